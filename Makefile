@@ -1,0 +1,47 @@
+# hcxai: `make run` sets up and runs the embedded default; `make test` sets up and tests.
+PYTHON ?= python3.11
+VENV := .venv
+VENV_TF := .venv-tf
+CONFIG ?= config/config.yaml
+SNAKEMAKE := $(VENV)/bin/snakemake
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: env run test dry-run lint clean
+
+env: $(VENV)/.built $(VENV_TF)/.built
+
+# A venv is rebuilt from scratch whenever its pinned list changes, so it always
+# equals the list; otherwise `make env` is a no-op.
+$(VENV)/.built: envs/workflow.txt pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r envs/workflow.txt
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	touch $@
+
+$(VENV_TF)/.built: envs/tensorflow.txt pyproject.toml
+	rm -rf $(VENV_TF)
+	$(PYTHON) -m venv $(VENV_TF)
+	$(VENV_TF)/bin/pip install $(PIP_FLAGS) -r envs/tensorflow.txt
+	$(VENV_TF)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	touch $@
+
+run: env
+	$(SNAKEMAKE) --configfile $(CONFIG) --cores all
+
+dry-run: env
+	$(SNAKEMAKE) --configfile $(CONFIG) --cores all -n
+
+lint: env
+	$(VENV)/bin/ruff check src workflow/scripts tests benchmarks
+	$(SNAKEMAKE) --lint --configfile $(CONFIG)
+
+# Two pytest runs, one per environment: tests/tf needs TensorFlow, the rest
+# runs in the workflow env (and drives the TensorFlow rules through Snakemake).
+test: env
+	$(VENV)/bin/pytest tests --ignore=tests/tf
+	$(VENV_TF)/bin/pytest tests/tf
+
+clean:
+	rm -rf results/* resources/* logs .snakemake
+	touch results/.gitkeep resources/.gitkeep

@@ -1,0 +1,21 @@
+# hcxai: explainability for regression CNNs that estimate fetal head circumference.
+# Zhang, Petitjean, Yger, Ainouz (iMIMIC 2020). See README.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

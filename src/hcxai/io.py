@@ -1,0 +1,60 @@
+"""Shared I/O conventions: one error type for bad input, atomic outputs, job logging."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad user input: the message names the file or config key and the fix."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only on success.
+
+    A crash or an error leaves no file at `path`, so a rerun never trusts a
+    half-written output.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
+    """Log to stderr and, for a workflow job, to its `log:` file."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def run_job(log_file: str | None, function: Callable[..., object], **kwargs: object) -> None:
+    """Run one workflow step: log to its log file; bad input ends it with the message alone.
+
+    An `InputError` already says what is wrong and how to fix it, so it is
+    logged without a traceback and the job exits with status 1; any other
+    exception is a bug and keeps its traceback.
+    """
+    setup_logging(log_file)
+    try:
+        function(**kwargs)
+    except InputError as error:
+        logging.getLogger("hcxai").error("%s", error)
+        sys.exit(1)

@@ -1,0 +1,63 @@
+# Shared names and helpers of the rules.
+import os
+from pathlib import Path
+
+from snakemake.logging import logger
+from snakemake.settings.types import DeploymentMethod
+
+
+# Jobs import hcxai from this checkout whatever environment runs them (a venv,
+# a conda env made by --sdm conda, a SLURM node sharing the file system).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+)
+
+DATA_ROOT = config["dataset"]["path"]
+DATA_CSV = f"{DATA_ROOT}/training_set_pixel_size_and_HC.csv"
+IS_PHANTOM = config["dataset"]["source"] == "phantom"
+DATASET = f"resources/dataset_{config['image_size']}.h5"
+SPLITS = "results/splits.csv"
+FOLDS = list(range(config["folds"]))
+
+
+def tensorflow_python() -> str:
+    """The interpreter of the TensorFlow rules.
+
+    TensorFlow 2.14 + iNNvestigate and Snakemake 9 need separate environments
+    (design.md). Under `--sdm conda` the rule's conda env is active, so plain
+    `python` is right; otherwise HCXAI_TF_PYTHON, or the repository's .venv-tf
+    that `make env` builds, so plain `.venv/bin/snakemake` needs no flag.
+    """
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "python"
+    override = os.environ.get("HCXAI_TF_PYTHON")
+    if override:
+        return override
+    local = Path(workflow.basedir) / ".venv-tf" / "bin" / "python"
+    if not local.exists():
+        logger.warning(
+            f"{local} not found: run `make env`, set HCXAI_TF_PYTHON, or use --sdm conda "
+            "before running the TensorFlow rules (train, saliency, perturb)"
+        )
+    return str(local)
+
+
+TF_PYTHON = tensorflow_python()
+
+
+def dataset_input() -> list[str]:
+    """The HC18 CSV the ingest step reads.
+
+    A real HC18 folder that is absent is left out of the DAG's inputs so that a
+    dry run (`-n`) works before the data are in place; ingest then fails with a
+    message that names the missing folder.
+    """
+    if IS_PHANTOM or Path(DATA_CSV).exists():
+        return [DATA_CSV]
+    logger.warning(f"{DATA_CSV} not found: place HC18 there or set dataset.path")
+    return []
+
+
+def final_targets() -> list[str]:
+    """Everything `rule all` builds."""
+    return [DATASET, SPLITS]

@@ -1,0 +1,53 @@
+# Data: phantoms (embedded default) or a real HC18 folder -> dataset cache -> K-fold splits.
+
+
+if IS_PHANTOM:
+
+    rule phantoms:
+        output:
+            csv=DATA_CSV,
+            images=directory(f"{DATA_ROOT}/training_set"),
+        params:
+            n_images=config["dataset"]["n_images"],
+            seed=config["dataset"]["seed"],
+        threads: 2
+        log:
+            "logs/phantoms.log",
+        conda:
+            "../../envs/workflow.yaml"
+        script:
+            "../scripts/phantoms.py"
+
+
+rule ingest:
+    input:
+        dataset_input(),
+    output:
+        "resources/dataset_{size}.h5",
+    params:
+        root=DATA_ROOT,
+        source=config["dataset"]["source"],
+    wildcard_constraints:
+        size=r"\d+",
+    log:
+        "logs/ingest_{size}.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/ingest.py"
+
+
+rule split:
+    input:
+        DATASET,
+    output:
+        SPLITS,
+    params:
+        folds=config["folds"],
+        seed=config["dataset"]["seed"],
+    log:
+        "logs/split.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/split.py"

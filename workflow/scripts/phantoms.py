@@ -1,0 +1,13 @@
+"""Rule phantoms: synthetic HC18-layout scans (hcxai.phantom)."""
+
+from hcxai.io import run_job
+from hcxai.phantom import generate
+
+run_job(
+    snakemake.log[0],
+    generate,
+    out_dir=snakemake.config["dataset"]["path"],
+    n_images=snakemake.params.n_images,
+    seed=snakemake.params.seed,
+    workers=snakemake.threads,
+)

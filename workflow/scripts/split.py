@@ -1,0 +1,13 @@
+"""Rule split: K-fold splits of the data set (hcxai.splits)."""
+
+from hcxai.io import run_job
+from hcxai.splits import write_splits
+
+run_job(
+    snakemake.log[0],
+    write_splits,
+    dataset_path=snakemake.input[0],
+    out_path=snakemake.output[0],
+    folds=snakemake.params.folds,
+    seed=snakemake.params.seed,
+)
