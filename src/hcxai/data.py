@@ -149,11 +149,11 @@ def read_csv(root: str | Path) -> list[Record]:
             )
     if not records:
         raise InputError(f"{csv_path}: no data rows; the data set is empty")
-    on_disk = {
-        p.name
-        for p in folder.glob("*.png")
-        if not p.name.endswith(ANNOTATION_SUFFIX)
-    } if folder.is_dir() else set()
+    on_disk = (
+        {p.name for p in folder.glob("*.png") if not p.name.endswith(ANNOTATION_SUFFIX)}
+        if folder.is_dir()
+        else set()
+    )
     if not on_disk:
         raise InputError(f"{folder}: no scans (*.png) found; is dataset.path an HC18 folder?")
     unlisted = sorted(on_disk - seen)
@@ -178,13 +178,11 @@ def _read_png(path: Path, what: str) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            if image.mode not in ("L", "1", "P", "RGB", "RGBA", "LA", "I", "I;16"):
-                raise InputError(f"{path}: unsupported image mode {image.mode}")
             array = np.asarray(image.convert("L"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"{path}: {what} is not a readable PNG ({error}); replace the file") from None
+        raise InputError(
+            f"{path}: {what} is not a readable PNG ({error}); replace the file"
+        ) from None
     if array.shape != (HC18_HEIGHT, HC18_WIDTH):
         raise InputError(
             f"{path}: {what} is {array.shape[1]}x{array.shape[0]} px, expected HC18's "
@@ -249,8 +247,13 @@ def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str)
         )
     strings = h5py.string_dtype()
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("images", data=images, chunks=(1, image_size, image_size),
-                          compression="gzip", compression_opts=4)
+        h5.create_dataset(
+            "images",
+            data=images,
+            chunks=(1, image_size, image_size),
+            compression="gzip",
+            compression_opts=4,
+        )
         h5.create_dataset("image_id", data=[r.image_id for r in records], dtype=strings)
         h5.create_dataset("filename", data=[r.filename for r in records], dtype=strings)
         h5.create_dataset("pixel_size_mm", data=pixel_size)

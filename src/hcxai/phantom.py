@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from hcxai.ellipse import Ellipse, draw_outline
+from hcxai.ellipse import Ellipse, draw_outline, ramanujan_perimeter
 from hcxai.io import atomic_output
 
 log = logging.getLogger(__name__)
@@ -60,23 +60,22 @@ def sample_spec(rng: np.random.Generator) -> PhantomSpec:
     heads), so HC in mm and pixel size are drawn jointly by rejection: an
     ellipse that fits the frame and a pixel size in range.
     """
+    margin = 12.0
     while True:
         hc_mm = rng.uniform(*HC_MM_RANGE)
         a = rng.uniform(*MAJOR_AXIS_RANGE)
         b = a * rng.uniform(0.68, 0.92)
-        if b > 235:
+        angle = rng.uniform(0, math.pi)
+        # Half-extents of the rotated ellipse: the whole head must be in frame.
+        half_w = math.hypot(a * math.cos(angle), b * math.sin(angle))
+        half_h = math.hypot(a * math.sin(angle), b * math.cos(angle))
+        if half_w + margin > WIDTH / 2 or half_h + margin > HEIGHT / 2:
             continue
-        ellipse_px = Ellipse(0.0, 0.0, a, b, 0.0)
-        pixel_size = hc_mm / ellipse_px.perimeter
+        pixel_size = hc_mm / ramanujan_perimeter(a, b)
         if PIXEL_SIZE_RANGE[0] <= pixel_size <= PIXEL_SIZE_RANGE[1]:
             break
-    angle = rng.uniform(0, math.pi)
-    # Bounding half-extents of the rotated ellipse, to keep the head in frame.
-    half_w = math.hypot(a * math.cos(angle), b * math.sin(angle))
-    half_h = math.hypot(a * math.sin(angle), b * math.cos(angle))
-    margin = 12.0
-    cx = rng.uniform(min(half_w + margin, WIDTH / 2), max(WIDTH - half_w - margin, WIDTH / 2))
-    cy = rng.uniform(min(half_h + margin, HEIGHT / 2), max(HEIGHT - half_h - margin, HEIGHT / 2))
+    cx = rng.uniform(half_w + margin, WIDTH - half_w - margin)
+    cy = rng.uniform(half_h + margin, HEIGHT - half_h - margin)
     return PhantomSpec(Ellipse(cx, cy, a, b, angle), round(pixel_size, 9))
 
 
@@ -135,12 +134,8 @@ def render(spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
     ring = np.exp(-0.5 * ((distance + 0.5 * thickness) / thickness) ** 2)
     normal_x = grad_u * cos - grad_v * sin
     normal_y = grad_u * sin + grad_v * cos
-    incidence = np.abs(
-        (normal_x * np.sin(beam_angle) + normal_y * np.cos(beam_angle)) / grad_norm
-    )
-    along = 0.6 + 0.4 * np.cos(
-        theta * rng.integers(2, 5) + rng.uniform(0, 2 * math.pi)
-    )
+    incidence = np.abs((normal_x * np.sin(beam_angle) + normal_y * np.cos(beam_angle)) / grad_norm)
+    along = 0.6 + 0.4 * np.cos(theta * rng.integers(2, 5) + rng.uniform(0, 2 * math.pi))
     strength = (0.25 + 0.75 * incidence**1.5) * along
     for _ in range(rng.integers(1, 4)):  # echo dropouts
         centre, width = rng.uniform(-math.pi, math.pi), rng.uniform(0.08, 0.3)

@@ -25,7 +25,9 @@ ROLES = ("train", "val", "test")
 def make_splits(image_ids: Sequence[str], folds: int, seed: int) -> pd.DataFrame:
     """Rows `image_id, fold, role` for every image in every fold."""
     if folds < 3:
-        raise InputError(f"folds must be >= 3 (test, validation and training partitions), got {folds}")
+        raise InputError(
+            f"folds must be >= 3 (test, validation and training partitions), got {folds}"
+        )
     if len(image_ids) < folds:
         raise InputError(f"{len(image_ids)} images cannot fill {folds} folds; lower 'folds'")
     order = np.random.default_rng(seed).permutation(len(image_ids))
@@ -60,5 +62,9 @@ def write_splits(dataset_path: str, out_path: str, folds: int, seed: int) -> Non
     counts = splits[splits["fold"] == 0]["role"].value_counts()
     log.info(
         "%d folds over %d images; fold 0: %d train / %d val / %d test",
-        folds, len(image_ids), counts.get("train", 0), counts.get("val", 0), counts.get("test", 0),
+        folds,
+        len(image_ids),
+        counts.get("train", 0),
+        counts.get("val", 0),
+        counts.get("test", 0),
     )

@@ -8,8 +8,10 @@ from snakemake.settings.types import DeploymentMethod
 
 # Jobs import hcxai from this checkout whatever environment runs them (a venv,
 # a conda env made by --sdm conda, a SLURM node sharing the file system).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+    )
 )
 
 DATA_ROOT = config["dataset"]["path"]

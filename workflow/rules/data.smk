@@ -25,7 +25,6 @@ rule ingest:
     output:
         "resources/dataset_{size}.h5",
     params:
-        root=DATA_ROOT,
         source=config["dataset"]["source"],
     wildcard_constraints:
         size=r"\d+",

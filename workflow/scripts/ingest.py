@@ -6,7 +6,7 @@ from hcxai.io import run_job
 run_job(
     snakemake.log[0],
     ingest,
-    root=snakemake.params.root,
+    root=snakemake.config["dataset"]["path"],
     out_path=snakemake.output[0],
     image_size=int(snakemake.wildcards.size),
     source=snakemake.params.source,

@@ -1,0 +1,71 @@
+"""Shared fixtures: the repository, small phantom folders, and a Snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hcxai import phantom
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+@pytest.fixture(scope="session")
+def phantom_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six phantoms in the HC18 layout, made once per session (treat as read-only)."""
+    root = tmp_path_factory.mktemp("phantom")
+    phantom.generate(root, n_images=6, seed=11)
+    return root
+
+
+@pytest.fixture
+def hc18_copy(phantom_root: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the phantom folder, to be damaged by a test."""
+    target = tmp_path / "HC18"
+    shutil.copytree(phantom_root, target)
+    return target
+
+
+def write_config(path: Path, base: str = "test.yaml", **overrides: object) -> Path:
+    """A config file: `config/<base>` with top-level keys (or dicts merged one level) replaced."""
+    import yaml  # the workflow env has it; tests/tf do not need it
+
+    config = yaml.safe_load((REPO / "config" / base).read_text())
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_snakemake(
+    workdir: Path, configfile: Path, *args: str, check: bool = True, timeout: int = 1800
+) -> subprocess.CompletedProcess:
+    """Run this repository's workflow in `workdir` (results stay out of the checkout)."""
+    command = [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env={**os.environ}
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-8000:]}"
+        )
+    return result

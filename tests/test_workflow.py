@@ -1,0 +1,59 @@
+"""The Snakemake workflow: config validation, dry runs, and the data stage for real."""
+
+import csv
+
+import h5py
+import pytest
+from conftest import REPO, run_snakemake, write_config
+
+
+@pytest.mark.parametrize("name", ["test.yaml", "config.yaml", "hc18.yaml"])
+def test_dry_run_builds_the_dag(name, tmp_path):
+    result = run_snakemake(tmp_path, REPO / "config" / name, "-n", "--cores", "2")
+    assert "ingest" in result.stdout
+    assert "split" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"imgae_size": 64}, "'imgae_size' was unexpected"),
+        ({"image_size": 16}, "16 is less than the minimum of 32"),
+        ({"folds": 2}, "2 is less than the minimum of 3"),
+        ({"backbones": ["alexnet"]}, "'alexnet' is not one of"),
+        ({"analyzers": ["gradient", "occlusion"]}, "'occlusion' is not one of"),
+        ({"dataset": {"source": "kaggle"}}, "'kaggle' is not one of"),
+        ({"training": {"los": "mae"}}, "'los' was unexpected"),
+        ({"perturbation": {"steps": 0}}, "0 is less than the minimum of 1"),
+        ({"analyzer_params": {"smoothgrd": {}}}, "'smoothgrd' is not one of"),
+    ],
+)
+def test_config_errors_name_the_key(overrides, expected, tmp_path):
+    config = write_config(tmp_path / "bad.yaml", **overrides)
+    result = run_snakemake(tmp_path, config, "-n", "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert expected in result.stderr + result.stdout
+
+
+def test_data_stage_runs_and_rejects_bad_hc18(tmp_path):
+    config = write_config(tmp_path / "c.yaml", dataset={"n_images": 9})
+    run_snakemake(tmp_path, config, "--cores", "2", "results/splits.csv")
+    with h5py.File(tmp_path / "resources" / "dataset_32.h5") as h5:
+        assert h5["images"].shape == (9, 32, 32)
+    with open(tmp_path / "results" / "splits.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9 * 3
+
+    # The same folder read as real HC18, with one scan's row removed: a clear error, no file.
+    hc18 = tmp_path / "HC18"
+    (tmp_path / "resources" / "phantom").rename(hc18)
+    csv_path = hc18 / "training_set_pixel_size_and_HC.csv"
+    csv_path.write_text("\n".join(csv_path.read_text().splitlines()[:-1]) + "\n")
+    bad = write_config(
+        tmp_path / "hc18.yaml", dataset={"source": "hc18", "path": str(hc18)}, image_size=48
+    )
+    result = run_snakemake(tmp_path, bad, "--cores", "1", "resources/dataset_48.h5", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "logs" / "ingest_48.log").read_text()
+    assert "no row for 1 scan(s)" in log and "008_HC.png" in log
+    assert not (tmp_path / "resources" / "dataset_48.h5").exists()

@@ -1,0 +1,22 @@
+"""The TensorFlow environment has what the design pins, and hcxai keeps TF out of its import."""
+
+import subprocess
+import sys
+
+
+def test_importing_hcxai_does_not_import_tensorflow():
+    code = (
+        "import sys, hcxai, hcxai.data, hcxai.splits, hcxai.phantom, hcxai.ellipse; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pinned_versions():
+    import innvestigate
+    import numpy
+    import tensorflow as tf
+
+    assert tf.__version__.startswith("2.14.")
+    assert innvestigate.__version__ == "2.1.2"
+    assert numpy.__version__.startswith("1.26.")
