@@ -39,6 +39,7 @@ COLUMNS = {
 ELLIPSE_FIELDS = "cx,cy,a,b,angle"
 MIN_OUTLINE_PIXELS = 20
 FORMAT_VERSION = 1
+NORMALISATION_NOTE = "per-image z-score, grayscale replicated to 3 channels"
 
 
 @dataclass(frozen=True)
@@ -313,3 +314,15 @@ def load_dataset(path: str | Path) -> Dataset:
             hc_px=h5["hc_px"][:],
             ellipse_resized=h5["ellipse_resized"][:],
         )
+
+
+def network_input(images: np.ndarray) -> np.ndarray:
+    """The paper's input: per-image z-score, grayscale replicated to 3 channels (float32).
+
+    Every model, analyzer and perturbation sees images through this one function.
+    """
+    x = images.astype(np.float32)
+    mean = x.mean(axis=(-2, -1), keepdims=True)
+    std = x.std(axis=(-2, -1), keepdims=True)
+    x = (x - mean) / np.maximum(std, 1e-6)
+    return np.repeat(x[..., np.newaxis], 3, axis=-1)

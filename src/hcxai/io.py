@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 class InputError(ValueError):
@@ -59,3 +62,12 @@ def run_job(log_file: str | None, function: Callable[..., object], **kwargs: obj
     except InputError as error:
         logging.getLogger("hcxai").error("%s", error)
         sys.exit(1)
+
+
+def job_arguments(argv: list[str] | None = None) -> tuple[dict[str, Any], int]:
+    """The job a rule passes a TensorFlow script: (JSON spec from `job_spec`, threads)."""
+    parser = argparse.ArgumentParser(description="a workflow job; see the rule that calls it")
+    parser.add_argument("job", help="JSON: input, output, wildcards and settings")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    return json.loads(args.job), args.threads

@@ -1,4 +1,5 @@
 # Shared names and helpers of the rules.
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +21,14 @@ IS_PHANTOM = config["dataset"]["source"] == "phantom"
 DATASET = f"resources/dataset_{config['image_size']}.h5"
 SPLITS = "results/splits.csv"
 FOLDS = list(range(config["folds"]))
+BACKBONES = config["backbones"]
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+MODEL_DIR = "results/models/{backbone}/fold{fold}"
+
+
+wildcard_constraints:
+    backbone="|".join(BACKBONES),
+    fold=r"\d+",
 
 
 def tensorflow_python() -> str:
@@ -60,6 +69,34 @@ def dataset_input() -> list[str]:
     return []
 
 
+def job_spec(**settings):
+    """A `params:` function giving a TensorFlow script its job as one JSON argument.
+
+    Those scripts run in the TensorFlow env, outside Snakemake's Python, so
+    they cannot use `script:`; they get the same information (named inputs and
+    outputs, wildcards, settings) this way. The settings are part of the
+    params, so changing them reruns the job.
+    """
+
+    def spec(wildcards, input, output):
+        return json.dumps(
+            {
+                "input": dict(input.items()),
+                "output": dict(output.items()),
+                "wildcards": dict(wildcards.items()),
+                **settings,
+            },
+            sort_keys=True,
+        )
+
+    return spec
+
+
 def final_targets() -> list[str]:
     """Everything `rule all` builds."""
-    return [DATASET, SPLITS]
+    return [
+        DATASET,
+        SPLITS,
+        "results/mae_table.csv",
+        "results/figures/hc_agreement.png",
+    ]

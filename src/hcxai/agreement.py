@@ -1,0 +1,96 @@
+"""How well the regression CNNs estimate HC: MAE +- SD in px and mm, Bland-Altman agreement.
+
+The paper reports "37.34 +- 37.46 pixels (4.78 +- 4.41 mm)": the mean and SD of
+the absolute error over the test images of all folds. We add the per-fold
+rows, the mean-HC baseline (a model must beat it by far to be worth
+explaining) and Bland-Altman's mean difference and 95% limits of agreement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hcxai.io import atomic_output
+
+log = logging.getLogger(__name__)
+
+
+def bland_altman(predicted: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
+    """Mean difference (predicted - true) and its 95% limits of agreement."""
+    difference = np.asarray(predicted) - np.asarray(true)
+    mean, sd = float(difference.mean()), float(difference.std(ddof=1))
+    return mean, mean - 1.96 * sd, mean + 1.96 * sd
+
+
+def _summary(test: pd.DataFrame, baseline_mae_px: float) -> dict[str, float]:
+    bias, low, high = bland_altman(test["hc_pred_px"], test["hc_true_px"])
+    return {
+        "n_test": len(test),
+        "mae_px": test["abs_err_px"].mean(),
+        "sd_px": test["abs_err_px"].std(),
+        "mae_mm": test["abs_err_mm"].mean(),
+        "sd_mm": test["abs_err_mm"].std(),
+        "baseline_mae_px": baseline_mae_px,
+        "mae_over_baseline": test["abs_err_px"].mean() / baseline_mae_px,
+        "ba_mean_diff_px": bias,
+        "ba_loa_low_px": low,
+        "ba_loa_high_px": high,
+    }
+
+
+def mae_table(predictions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per backbone over all folds (fold = 'all'), then one per backbone x fold.
+
+    `predictions` has the train step's columns plus backbone and fold;
+    `metrics` one row per backbone x fold with n_test and baseline_mae_px.
+    """
+    test = predictions[predictions["role"] == "test"]
+    rows = []
+    for backbone, group in test.groupby("backbone", sort=False):
+        folds = metrics[metrics["backbone"] == backbone]
+        # The baseline over all test images: each fold's mean-HC error, weighted by its size.
+        baseline = float(np.average(folds["baseline_mae_px"], weights=folds["n_test"]))
+        rows.append({"backbone": backbone, "fold": "all", **_summary(group, baseline)})
+        for fold, fold_group in group.groupby("fold"):
+            fold_baseline = float(folds.loc[folds["fold"] == fold, "baseline_mae_px"].iloc[0])
+            rows.append(
+                {"backbone": backbone, "fold": str(fold), **_summary(fold_group, fold_baseline)}
+            )
+    return pd.DataFrame(rows)
+
+
+def write_mae_outputs(
+    prediction_files: list[str],
+    metrics_files: list[str],
+    dataset_path: str,
+    table_path: str,
+    figure_path: str,
+) -> None:
+    """results/mae_table.csv and the agreement figure from every fold's predictions."""
+    from hcxai.figures import plot_hc_agreement
+
+    metrics = pd.DataFrame([json.loads(Path(f).read_text()) for f in metrics_files])
+    frames = []
+    for path, row in zip(prediction_files, metrics.itertuples(), strict=True):
+        frame = pd.read_csv(path)
+        frames.append(frame.assign(backbone=row.backbone, fold=row.fold))
+    predictions = pd.concat(frames, ignore_index=True)
+    table = mae_table(predictions, metrics)
+    with atomic_output(table_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    for row in table[table["fold"] == "all"].itertuples():
+        log.info(
+            "%s: test MAE %.2f +- %.2f px (%.2f +- %.2f mm); mean-HC baseline %.2f px",
+            row.backbone,
+            row.mae_px,
+            row.sd_px,
+            row.mae_mm,
+            row.sd_mm,
+            row.baseline_mae_px,
+        )
+    plot_hc_agreement(predictions[predictions["role"] == "test"], table, figure_path)

@@ -1,0 +1,183 @@
+"""Regression CNNs: a Keras backbone whose softmax is replaced by one linear unit.
+
+The paper (section 3.1) uses VGG16 and ResNet50 without their classifier, and
+one linear output for the HC. The model is one flat functional graph (the
+backbone's layers are the model's own), because iNNvestigate cannot analyze
+nested models. The model file carries what later steps need to read it: the
+HC scale (largest training HC in px), backbone, input size and normalisation.
+TensorFlow is imported inside the functions so `import hcxai.models` is cheap.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+
+from hcxai.io import InputError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+MIN_IMAGE_SIZE = 32
+BATCHNORM_MOMENTUM = 0.9
+# Attributes written into model.h5 next to Keras' own.
+ATTR_PREFIX = "hcxai_"
+
+# Keras' ImageNet files without the classifier, as keras.applications fetches them.
+IMAGENET_FILES = {
+    "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
+IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+def _vgg16(**kwargs: Any) -> tf.keras.Model:
+    import tensorflow as tf
+
+    return tf.keras.applications.VGG16(**kwargs)
+
+
+def _resnet50(**kwargs: Any) -> tf.keras.Model:
+    import tensorflow as tf
+
+    return tf.keras.applications.ResNet50(**kwargs)
+
+
+BACKBONES: dict[str, Callable[..., tf.keras.Model]] = {"vgg16": _vgg16, "resnet50": _resnet50}
+
+
+def check_backbone(backbone: str, image_size: int) -> None:
+    """Fail before any work on an unknown backbone or an input too small for it."""
+    if backbone not in BACKBONES:
+        raise InputError(f"backbone {backbone!r} is unknown; choose one of {sorted(BACKBONES)}")
+    if image_size < MIN_IMAGE_SIZE:
+        raise InputError(
+            f"image_size {image_size} is too small for {backbone}: its five poolings need "
+            f">= {MIN_IMAGE_SIZE} px"
+        )
+
+
+def keras_cache_dir() -> Path:
+    return Path.home() / ".keras" / "models"
+
+
+def _network_is_reachable(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_weights(backbone: str, weights: str) -> Path | None:
+    """The backbone weights file that `weights` names (None: random initialisation).
+
+    `imagenet` is Keras' notop file in ~/.keras/models; when it is not there
+    and the network is closed (compute nodes often are), fail at once and say
+    which file to place where, instead of hanging in a download.
+    """
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        path = keras_cache_dir() / IMAGENET_FILES[backbone]
+        if path.is_file():
+            return path
+        if _network_is_reachable():
+            import tensorflow as tf
+
+            return Path(
+                tf.keras.utils.get_file(
+                    IMAGENET_FILES[backbone],
+                    IMAGENET_URL + IMAGENET_FILES[backbone],
+                    cache_subdir="models",
+                )
+            )
+        raise InputError(
+            f"training.weights: imagenet needs {path}, which is absent, and the network is "
+            f"closed; download {IMAGENET_URL}{IMAGENET_FILES[backbone]} elsewhere and place "
+            f"it at {path} (on every node), or set training.weights: none"
+        )
+    path = Path(weights)
+    if not path.is_file():
+        raise InputError(
+            f"training.weights: {weights!r} is neither none, imagenet nor an existing file"
+        )
+    return path
+
+
+def build_model(
+    backbone: str, image_size: int, weights: str = "none", dropout: float = 0.0
+) -> tf.keras.Model:
+    """The regression network: backbone -> global average pooling -> (dropout) -> Dense(1).
+
+    `weights` loads a backbone weights file in Keras' notop layout: ImageNet or,
+    as a path, any other pretraining of the same architecture.
+    """
+    import tensorflow as tf
+
+    check_backbone(backbone, image_size)
+    weights_file = resolve_weights(backbone, weights)
+    base = BACKBONES[backbone](
+        include_top=False, weights=None, input_shape=(image_size, image_size, 3)
+    )
+    if weights_file is not None:
+        try:
+            base.load_weights(str(weights_file))
+        except (ValueError, OSError, KeyError) as error:
+            raise InputError(
+                f"training.weights: {weights_file} does not match the {backbone} backbone "
+                f"({error}); give a notop weights file of {backbone}"
+            ) from None
+    features = tf.keras.layers.GlobalAveragePooling2D(name="global_pool")(base.output)
+    if dropout > 0:
+        features = tf.keras.layers.Dropout(dropout, name="dropout")(features)
+    # Zero kernel: the untrained model predicts its bias (set to the mean target
+    # by training), so the first steps cannot blow the output up.
+    hc = tf.keras.layers.Dense(1, activation="linear", kernel_initializer="zeros", name="hc")(
+        features
+    )
+    model = tf.keras.Model(base.input, hc, name=f"reg_{backbone}")
+    for layer in model.layers:
+        # Keras' 0.99 suits ImageNet-length training; with a few hundred steps the
+        # moving statistics would still be far from the data at test time.
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            layer.momentum = BATCHNORM_MOMENTUM
+    return model
+
+
+def write_model_attributes(path: str | Path, **attributes: Any) -> None:
+    """Store hcxai's metadata (HC scale, backbone, ...) in a saved model.h5."""
+    with h5py.File(path, "a") as h5:
+        for key, value in attributes.items():
+            h5.attrs[ATTR_PREFIX + key] = value
+
+
+def read_model_attributes(path: str | Path) -> dict[str, Any]:
+    """hcxai's metadata of a model.h5; InputError if the file is not an hcxai model."""
+    try:
+        with h5py.File(path, "r") as h5:
+            found = {
+                key[len(ATTR_PREFIX) :]: (value.item() if hasattr(value, "item") else value)
+                for key, value in h5.attrs.items()
+                if key.startswith(ATTR_PREFIX)
+            }
+    except OSError as error:
+        raise InputError(f"{path}: not a readable HDF5 model file ({error})") from None
+    if "hc_scale_px" not in found:
+        raise InputError(
+            f"{path}: not an hcxai model (no {ATTR_PREFIX}hc_scale_px attribute); "
+            "train it with the workflow's train rule"
+        )
+    return found
+
+
+def load_model(path: str | Path) -> tuple[tf.keras.Model, dict[str, Any]]:
+    """Load a trained model (without its optimizer) and its hcxai metadata."""
+    import tensorflow as tf
+
+    attributes = read_model_attributes(path)
+    return tf.keras.models.load_model(path, compile=False), attributes

@@ -1,0 +1,224 @@
+"""Training one regression CNN for one fold, and its predictions on val and test images.
+
+Target: HC in px at the original resolution divided by the largest training HC
+(stored in the model file as `hc_scale_px`). Loss MAE (the paper's), MSE or
+Huber; Adam; early stopping on validation MAE with the best weights kept;
+each epoch sees the training images plus `augment_factor - 1` freshly
+augmented copies (hcxai.augment). Seeds for Python, NumPy and TensorFlow and
+TensorFlow's deterministic ops make a rerun on the same machine identical.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import hcxai
+from hcxai.augment import augment_batch
+from hcxai.data import HC18_HEIGHT, HC18_WIDTH, NORMALISATION_NOTE, load_dataset, network_input
+from hcxai.io import InputError, atomic_output
+from hcxai.models import build_model, check_backbone, resolve_weights, write_model_attributes
+from hcxai.splits import fold_ids
+
+log = logging.getLogger(__name__)
+
+HUBER_DELTA = 0.05  # in units of the largest training HC: 5% of it
+PREDICTION_COLUMNS = ["image_id", "role", "hc_true_px", "hc_pred_px", "abs_err_px", "abs_err_mm"]
+
+
+def configure_tensorflow(threads: int, seed: int) -> None:
+    """Thread count and the seeds/determinism that make a rerun reproduce the model."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_loss(name: str) -> Any:
+    import tensorflow as tf
+
+    losses = {
+        "mae": tf.keras.losses.MeanAbsoluteError,
+        "mse": tf.keras.losses.MeanSquaredError,
+        "huber": lambda: tf.keras.losses.Huber(delta=HUBER_DELTA),
+    }
+    if name not in losses:
+        raise InputError(f"training.loss {name!r} is unknown; choose one of {sorted(losses)}")
+    return losses[name]()
+
+
+def predict_hc_px(
+    model: Any, images: np.ndarray, hc_scale_px: float, batch_size: int
+) -> np.ndarray:
+    """Predicted HC in px at the original resolution for uint8 images."""
+    scaled = model.predict(network_input(images), batch_size=batch_size, verbose=0)
+    return scaled[:, 0].astype(np.float64) * hc_scale_px
+
+
+def train_fold(
+    dataset_path: str,
+    splits_path: str,
+    backbone: str,
+    fold: int,
+    outputs: dict[str, str],
+    training: dict[str, Any],
+    augment_factor: int,
+    threads: int = 1,
+) -> None:
+    """Train `backbone` on one fold; write model.h5, history.csv, predictions.csv, metrics.json."""
+    data = load_dataset(dataset_path)
+    image_size = data.images.shape[-1]
+    check_backbone(backbone, image_size)
+    resolve_weights(backbone, training["weights"])  # fail before any work
+    splits = pd.read_csv(splits_path)
+    index = {role: data.index_of(fold_ids(splits, fold, role)) for role in ("train", "val", "test")}
+    seed = int(training["seed"])
+    configure_tensorflow(threads, seed)
+    import tensorflow as tf
+
+    hc_scale_px = float(data.hc_px[index["train"]].max())
+    train_images = data.images[index["train"]]
+    train_target = data.hc_px[index["train"]] / hc_scale_px
+    val_images = data.images[index["val"]]
+    model = build_model(backbone, image_size, training["weights"], training.get("dropout", 0.0))
+    # Start from the mean-HC predictor: training then only has to learn deviations.
+    model.get_layer("hc").bias.assign([float(train_target.mean())])
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate=training["learning_rate"]),
+        loss=make_loss(training["loss"]),
+    )
+    log.info(
+        "%s fold %d: %d train (x%d augmented) / %d val / %d test images at %d px, HC scale %.1f px",
+        backbone,
+        fold,
+        len(train_images),
+        augment_factor,
+        len(index["val"]),
+        len(index["test"]),
+        image_size,
+        hc_scale_px,
+    )
+    original_scale = (HC18_WIDTH / image_size, HC18_HEIGHT / image_size)
+    best_mae, best_weights, best_epoch, waited = np.inf, model.get_weights(), 0, 0
+    history, seen, train_seconds = [], 0, 0.0
+    for epoch in range(1, training["epochs"] + 1):
+        rng = np.random.default_rng([seed, fold, epoch])
+        epoch_images, epoch_target = [train_images], [train_target]
+        for _ in range(augment_factor - 1):
+            augmented, ratio = augment_batch(
+                train_images, data.ellipse_resized[index["train"]], rng, original_scale
+            )
+            epoch_images.append(augmented)
+            epoch_target.append(train_target * ratio)
+        x = network_input(np.concatenate(epoch_images))
+        y = np.concatenate(epoch_target).astype(np.float32)
+        start = time.perf_counter()
+        fit = model.fit(x, y, batch_size=training["batch_size"], epochs=1, shuffle=True, verbose=0)
+        seconds = time.perf_counter() - start
+        seen, train_seconds = seen + len(x), train_seconds + seconds
+        val_pred = predict_hc_px(model, val_images, hc_scale_px, training["batch_size"])
+        val_mae = float(np.mean(np.abs(val_pred - data.hc_px[index["val"]])))
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": fit.history["loss"][0],
+                "val_mae_px": val_mae,
+                "seconds": seconds,
+                "images_per_s": len(x) / seconds,
+            }
+        )
+        improved = val_mae < best_mae
+        if improved:
+            best_mae, best_weights, best_epoch, waited = val_mae, model.get_weights(), epoch, 0
+        else:
+            waited += 1
+        log.info(
+            "epoch %d/%d: loss %.4f, val MAE %.1f px%s (%.0f images/s)",
+            epoch,
+            training["epochs"],
+            fit.history["loss"][0],
+            val_mae,
+            " *" if improved else "",
+            len(x) / seconds,
+        )
+        if waited >= training["patience"]:
+            log.info("early stop: no val improvement for %d epochs", waited)
+            break
+    model.set_weights(best_weights)
+
+    rows = []
+    for role in ("val", "test"):
+        idx = index[role]
+        pred = predict_hc_px(model, data.images[idx], hc_scale_px, training["batch_size"])
+        err = np.abs(pred - data.hc_px[idx])
+        rows.append(
+            pd.DataFrame(
+                {
+                    "image_id": data.image_id[idx],
+                    "role": role,
+                    "hc_true_px": data.hc_px[idx],
+                    "hc_pred_px": pred,
+                    "abs_err_px": err,
+                    "abs_err_mm": err * data.pixel_size_mm[idx],
+                }
+            )
+        )
+    predictions = pd.concat(rows, ignore_index=True)[PREDICTION_COLUMNS]
+    test = predictions[predictions["role"] == "test"]
+    baseline_err = np.abs(data.hc_px[index["train"]].mean() - test["hc_true_px"])
+    metrics = {
+        "backbone": backbone,
+        "fold": fold,
+        "image_size": image_size,
+        "n_train": len(index["train"]),
+        "n_val": len(index["val"]),
+        "n_test": len(index["test"]),
+        "augment_factor": augment_factor,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "best_val_mae_px": best_mae,
+        "test_mae_px": float(test["abs_err_px"].mean()),
+        "test_sd_px": float(test["abs_err_px"].std()),
+        "test_mae_mm": float(test["abs_err_mm"].mean()),
+        "test_sd_mm": float(test["abs_err_mm"].std()),
+        "baseline_mae_px": float(baseline_err.mean()),
+        "train_images_per_s": seen / train_seconds,
+        "hc_scale_px": hc_scale_px,
+        "training": training,
+    }
+    log.info(
+        "%s fold %d: test MAE %.2f +- %.2f px (%.2f +- %.2f mm); mean-HC baseline %.2f px",
+        backbone,
+        fold,
+        metrics["test_mae_px"],
+        metrics["test_sd_px"],
+        metrics["test_mae_mm"],
+        metrics["test_sd_mm"],
+        metrics["baseline_mae_px"],
+    )
+
+    with atomic_output(outputs["model"]) as tmp:
+        model.save(tmp, include_optimizer=False)
+        write_model_attributes(
+            tmp,
+            hc_scale_px=hc_scale_px,
+            backbone=backbone,
+            fold=fold,
+            image_size=image_size,
+            normalisation=NORMALISATION_NOTE,
+            hcxai_version=hcxai.__version__,
+            tensorflow_version=tf.__version__,
+        )
+    for key, frame in (("history", pd.DataFrame(history)), ("predictions", predictions)):
+        with atomic_output(outputs[key]) as tmp:
+            frame.to_csv(tmp, index=False)
+    with atomic_output(outputs["metrics"]) as tmp:
+        Path(tmp).write_text(json.dumps(metrics, indent=2))

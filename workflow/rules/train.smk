@@ -1,0 +1,43 @@
+# Training: one regression CNN per backbone x fold (TensorFlow env), then the MAE table.
+
+
+rule train:
+    input:
+        dataset=DATASET,
+        splits=SPLITS,
+    output:
+        model=f"{MODEL_DIR}/model.h5",
+        history=f"{MODEL_DIR}/history.csv",
+        predictions=f"{MODEL_DIR}/predictions.csv",
+        metrics=f"{MODEL_DIR}/metrics.json",
+    params:
+        job=job_spec(training=config["training"], augment_factor=config["augment_factor"]),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    log:
+        "logs/train/{backbone}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/train/{backbone}/fold{fold}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    shell:
+        "{TF_PYTHON} {SCRIPTS}/train.py --threads {threads} {params.job:q} > {log} 2>&1"
+
+
+rule mae_table:
+    input:
+        predictions=expand(f"{MODEL_DIR}/predictions.csv", backbone=BACKBONES, fold=FOLDS),
+        metrics=expand(f"{MODEL_DIR}/metrics.json", backbone=BACKBONES, fold=FOLDS),
+        dataset=DATASET,
+    output:
+        table="results/mae_table.csv",
+        figure="results/figures/hc_agreement.png",
+    log:
+        "logs/mae_table.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/mae_table.py"
