@@ -316,13 +316,24 @@ def load_dataset(path: str | Path) -> Dataset:
         )
 
 
+def _zscore_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = images.astype(np.float32)
+    mean = x.mean(axis=(-2, -1), keepdims=True)
+    return mean, np.maximum(x.std(axis=(-2, -1), keepdims=True), 1e-6)
+
+
 def network_input(images: np.ndarray) -> np.ndarray:
     """The paper's input: per-image z-score, grayscale replicated to 3 channels (float32).
 
     Every model, analyzer and perturbation sees images through this one function.
     """
-    x = images.astype(np.float32)
-    mean = x.mean(axis=(-2, -1), keepdims=True)
-    std = x.std(axis=(-2, -1), keepdims=True)
-    x = (x - mean) / np.maximum(std, 1e-6)
+    mean, std = _zscore_stats(images)
+    x = (images.astype(np.float32) - mean) / std
     return np.repeat(x[..., np.newaxis], 3, axis=-1)
+
+
+def black_in_network_units(images: np.ndarray) -> np.ndarray:
+    """A black image (raw 0) in each image's normalised units, shaped like `network_input`."""
+    mean, std = _zscore_stats(images)
+    black = np.broadcast_to((-mean / std)[..., np.newaxis], (*images.shape, 3))
+    return np.ascontiguousarray(black, dtype=np.float32)

@@ -11,9 +11,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from hcxai.io import atomic_output
+from hcxai.saliency import SaliencyFile
 
 DPI = 150
 
@@ -67,5 +69,85 @@ def plot_hc_agreement(test: pd.DataFrame, table: pd.DataFrame, path: str) -> Non
             title=f"Reg-{backbone}: Bland-Altman",
         )
         agreement.legend(fontsize=8)
+    figure.tight_layout()
+    save(figure, path)
+
+
+def _overlay(axis: plt.Axes, image: np.ndarray, saliency: np.ndarray, title: str) -> None:
+    """A saliency map over its image on a diverging colormap, symmetric about zero."""
+    limit = float(np.percentile(np.abs(saliency), 99.5)) or 1.0
+    axis.imshow(image, cmap="gray")
+    axis.imshow(saliency, cmap="seismic", vmin=-limit, vmax=limit, alpha=0.6)
+    axis.set_title(title, fontsize=7)
+    axis.axis("off")
+
+
+def plot_saliency_comparison(
+    maps: dict[tuple[str, str], SaliencyFile],
+    images: dict[str, np.ndarray],
+    image_ids: list[str],
+    path: str,
+) -> None:
+    """Paper Fig. 2: a row per backbone and image, a column per analyzer.
+
+    `maps[(backbone, analyzer)]` holds one fold's maps; each panel gives the
+    predicted (P) and true (T) HC in px.
+    """
+    backbones = list(dict.fromkeys(b for b, _ in maps))
+    analyzers = list(dict.fromkeys(a for _, a in maps))
+    rows = [(b, i) for i in image_ids for b in backbones]
+    figure, axes = plt.subplots(
+        len(rows),
+        len(analyzers) + 1,
+        figsize=(1.6 * (len(analyzers) + 1), 1.8 * len(rows)),
+        squeeze=False,
+    )
+    for row_axes, (backbone, image_id) in zip(axes, rows, strict=True):
+        first = maps[(backbone, analyzers[0])]
+        k = first.image_ids.index(image_id)
+        row_axes[0].imshow(images[image_id], cmap="gray")
+        row_axes[0].set_title(f"Reg-{backbone}\n{image_id}", fontsize=7)
+        row_axes[0].axis("off")
+        for axis, analyzer in zip(row_axes[1:], analyzers, strict=True):
+            found = maps[(backbone, analyzer)]
+            _overlay(
+                axis,
+                images[image_id],
+                found.maps[k],
+                f"{analyzer}\nP {found.hc_pred_px[k]:.0f} T {found.hc_true_px[k]:.0f}",
+            )
+    figure.tight_layout()
+    save(figure, path)
+
+
+def plot_best_worst(
+    maps: dict[str, list[SaliencyFile]],
+    images: dict[str, np.ndarray],
+    analyzer: str,
+    path: str,
+    n: int = 3,
+) -> None:
+    """Paper Fig. 5: one analyzer's maps of the n best and n worst predicted test images."""
+    figure, axes = plt.subplots(
+        len(maps), 2 * n, figsize=(2.0 * 2 * n, 2.3 * len(maps)), squeeze=False
+    )
+    for row_axes, (backbone, files) in zip(axes, maps.items(), strict=True):
+        entries = [
+            (abs(f.hc_pred_px[k] - f.hc_true_px[k]), f, k)
+            for f in files
+            for k in range(len(f.image_ids))
+        ]
+        entries.sort(key=lambda e: e[0])
+        chosen = entries[:n] + entries[-n:]
+        for j, (axis, (error, found, k)) in enumerate(zip(row_axes, chosen, strict=True)):
+            label = "best" if j < n else "worst"
+            _overlay(
+                axis,
+                images[found.image_ids[k]],
+                found.maps[k],
+                f"Reg-{backbone} {label}: |err| {error:.0f} px\n"
+                f"P {found.hc_pred_px[k]:.0f} T {found.hc_true_px[k]:.0f}",
+            )
+    figure.suptitle(f"{analyzer}: best (left) and worst (right) predicted test images", fontsize=9)
     figure.tight_layout()
     save(figure, path)

@@ -50,6 +50,16 @@ def _resnet50(**kwargs: Any) -> tf.keras.Model:
 BACKBONES: dict[str, Callable[..., tf.keras.Model]] = {"vgg16": _vgg16, "resnet50": _resnet50}
 
 
+def configure_tensorflow(threads: int, seed: int) -> None:
+    """Thread count and the seeds/determinism that make a rerun reproduce the model."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
 def check_backbone(backbone: str, image_size: int) -> None:
     """Fail before any work on an unknown backbone or an input too small for it."""
     if backbone not in BACKBONES:

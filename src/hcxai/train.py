@@ -23,23 +23,19 @@ import hcxai
 from hcxai.augment import augment_batch
 from hcxai.data import HC18_HEIGHT, HC18_WIDTH, NORMALISATION_NOTE, load_dataset, network_input
 from hcxai.io import InputError, atomic_output
-from hcxai.models import build_model, check_backbone, resolve_weights, write_model_attributes
+from hcxai.models import (
+    build_model,
+    check_backbone,
+    configure_tensorflow,
+    resolve_weights,
+    write_model_attributes,
+)
 from hcxai.splits import fold_ids
 
 log = logging.getLogger(__name__)
 
 HUBER_DELTA = 0.05  # in units of the largest training HC: 5% of it
 PREDICTION_COLUMNS = ["image_id", "role", "hc_true_px", "hc_pred_px", "abs_err_px", "abs_err_mm"]
-
-
-def configure_tensorflow(threads: int, seed: int) -> None:
-    """Thread count and the seeds/determinism that make a rerun reproduce the model."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
 
 
 def make_loss(name: str) -> Any:

@@ -74,17 +74,19 @@ def job_spec(**settings):
 
     Those scripts run in the TensorFlow env, outside Snakemake's Python, so
     they cannot use `script:`; they get the same information (named inputs and
-    outputs, wildcards, settings) this way. The settings are part of the
-    params, so changing them reruns the job.
+    outputs, wildcards, settings) this way. A setting may be a function of the
+    wildcards. The settings are part of the params, so changing them reruns
+    the job.
     """
 
     def spec(wildcards, input, output):
+        resolved = {k: v(wildcards) if callable(v) else v for k, v in settings.items()}
         return json.dumps(
             {
                 "input": dict(input.items()),
                 "output": dict(output.items()),
                 "wildcards": dict(wildcards.items()),
-                **settings,
+                **resolved,
             },
             sort_keys=True,
         )
@@ -99,4 +101,6 @@ def final_targets() -> list[str]:
         SPLITS,
         "results/mae_table.csv",
         "results/figures/hc_agreement.png",
+        "results/figures/saliency_comparison.png",
+        "results/figures/saliency_best_worst.png",
     ]

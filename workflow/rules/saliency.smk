@@ -1,0 +1,53 @@
+# Saliency: one HDF5 of maps per backbone x fold x analyzer (TensorFlow env), then Fig. 2 and 5.
+
+
+wildcard_constraints:
+    analyzer="|".join(config["analyzers"]),
+
+
+rule saliency:
+    input:
+        model=f"{MODEL_DIR}/model.h5",
+        dataset=DATASET,
+        splits=SPLITS,
+    output:
+        maps="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
+    params:
+        # Only this analyzer's parameters: changing them reruns only its jobs.
+        job=job_spec(
+            params=lambda w: config["analyzer_params"].get(w.analyzer, {}),
+            memory_budget_mb=config["saliency"]["memory_budget_mb"],
+        ),
+    threads: 1  # per-job start-up dominates on a CPU: run two jobs side by side instead
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
+        runtime=120,
+    log:
+        "logs/saliency/{backbone}/fold{fold}/{analyzer}.log",
+    benchmark:
+        "results/benchmarks/saliency/{backbone}/fold{fold}/{analyzer}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    shell:
+        "{TF_PYTHON} {SCRIPTS}/saliency.py --threads {threads} {params.job:q} > {log} 2>&1"
+
+
+rule saliency_figures:
+    input:
+        maps=expand(
+            "results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
+            backbone=BACKBONES,
+            fold=FOLDS,
+            analyzer=config["analyzers"],
+        ),
+        dataset=DATASET,
+    output:
+        comparison="results/figures/saliency_comparison.png",
+        best_worst="results/figures/saliency_best_worst.png",
+    log:
+        "logs/saliency_figures.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/saliency_figures.py"

@@ -1,0 +1,20 @@
+"""Rule saliency (TensorFlow env): one analyzer on one backbone x fold (hcxai.saliency)."""
+
+from hcxai.io import job_arguments, run_job
+from hcxai.saliency import compute_saliency
+
+job, threads = job_arguments()
+run_job(
+    None,  # the rule sends stdout and stderr to its log
+    compute_saliency,
+    model_path=job["input"]["model"],
+    dataset_path=job["input"]["dataset"],
+    splits_path=job["input"]["splits"],
+    out_path=job["output"]["maps"],
+    analyzer=job["wildcards"]["analyzer"],
+    params=job["params"],
+    backbone=job["wildcards"]["backbone"],
+    fold=int(job["wildcards"]["fold"]),
+    memory_budget_mb=job["memory_budget_mb"],
+    threads=threads,
+)
