@@ -36,11 +36,13 @@ lint: env
 	$(VENV)/bin/ruff check src workflow/scripts tests benchmarks
 	$(SNAKEMAKE) --lint --configfile $(CONFIG)
 
-# Two pytest runs, one per environment: tests/tf needs TensorFlow, the rest
-# runs in the workflow env (and drives the TensorFlow rules through Snakemake).
+# pytest runs per environment: tests/tf needs TensorFlow (tests/tf/graph in its
+# own process, since iNNvestigate switches TensorFlow to graph mode for good);
+# the rest runs in the workflow env and drives the TensorFlow rules through Snakemake.
 test: env
+	$(VENV_TF)/bin/pytest tests/tf --ignore=tests/tf/graph
+	$(VENV_TF)/bin/pytest tests/tf/graph
 	$(VENV)/bin/pytest tests --ignore=tests/tf
-	$(VENV_TF)/bin/pytest tests/tf
 
 clean:
 	rm -rf results/* resources/* logs .snakemake

@@ -54,8 +54,11 @@ def configure_tensorflow(threads: int, seed: int) -> None:
     """Thread count and the seeds/determinism that make a rerun reproduce the model."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already running in this process (tests): keep its threads
+        pass
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 

@@ -70,6 +70,7 @@ def train_fold(
     threads: int = 1,
 ) -> None:
     """Train `backbone` on one fold; write model.h5, history.csv, predictions.csv, metrics.json."""
+    make_loss(training["loss"])  # fail on a bad name before any work
     data = load_dataset(dataset_path)
     image_size = data.images.shape[-1]
     check_backbone(backbone, image_size)

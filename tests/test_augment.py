@@ -1,0 +1,57 @@
+"""Augmentation keeps the HC target exact: it follows the annotated ellipse through the warp."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hcxai.augment import random_affine, transformed_hc_ratio, warp
+from hcxai.ellipse import Ellipse
+
+SCALE = (800 / 64, 540 / 64)
+
+
+def affine(linear, shift=(0.0, 0.0), size=64):
+    centre = np.array([(size - 1) / 2] * 2)
+    m = np.eye(3)
+    m[:2, :2] = linear
+    m[:2, 2] = centre - np.asarray(linear) @ centre + shift
+    return m
+
+
+ELLIPSE = Ellipse(30.0, 34.0, 14.0, 9.0, 0.4).as_array()
+
+
+@pytest.mark.parametrize("linear", [np.diag([-1.0, 1.0]), np.diag([1.0, -1.0]), np.eye(2)])
+def test_flips_and_shifts_keep_the_hc(linear):
+    assert transformed_hc_ratio(ELLIPSE, affine(linear, (3.0, -2.0)), SCALE) == pytest.approx(1.0)
+
+
+def test_isotropic_scaling_scales_the_hc():
+    assert transformed_hc_ratio(ELLIPSE, affine(1.1 * np.eye(2)), SCALE) == pytest.approx(1.1)
+
+
+def test_rotation_in_stretched_network_pixels_changes_the_hc():
+    # 800x540 resized to a square stretches y; rotating there is not rigid in the scan.
+    c, s = math.cos(0.3), math.sin(0.3)
+    ratio = transformed_hc_ratio(ELLIPSE, affine([[c, -s], [s, c]]), SCALE)
+    assert ratio != pytest.approx(1.0, abs=1e-3)
+    # The same rotation of a circle that is round in the original scan is rigid there
+    # only if the pixels are square, which they are not: check against point geometry.
+    pts = Ellipse(*ELLIPSE).points(400)
+    moved = pts @ np.array([[c, -s], [s, c]]).T
+    perimeter = lambda p: np.sum(np.hypot(*np.diff(np.vstack([p, p[:1]]) * SCALE, axis=0).T))  # noqa: E731
+    assert ratio == pytest.approx(perimeter(moved) / perimeter(pts), rel=1e-4)
+
+
+def test_warp_moves_pixels_where_the_matrix_says():
+    image = np.zeros((64, 64), dtype=np.uint8)
+    image[10, 20] = 255  # row 10 = y, column 20 = x
+    moved = warp(image, affine(np.eye(2), (5.0, 3.0)))
+    assert np.unravel_index(np.argmax(moved), moved.shape) == (13, 25)
+
+
+def test_random_affine_is_seeded():
+    a = random_affine(np.random.default_rng(1), 64)
+    b = random_affine(np.random.default_rng(1), 64)
+    np.testing.assert_array_equal(a, b)

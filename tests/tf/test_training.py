@@ -1,0 +1,125 @@
+"""Regression CNNs and their training: backbones, weights, bad input, reproducibility."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from hcxai import models
+from hcxai.io import InputError
+from hcxai.models import build_model, load_model
+from hcxai.train import train_fold
+
+
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
+def test_regression_head_is_one_linear_unit_in_a_flat_graph(backbone):
+    model = build_model(backbone, 32)
+    assert model.output_shape == (None, 1)
+    assert model.get_layer("hc").activation is tf.keras.activations.linear
+    # Flat: no layer is itself a model (iNNvestigate cannot analyze nested models).
+    assert not any(isinstance(layer, tf.keras.Model) for layer in model.layers)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "size", "message"),
+    [
+        ("alexnet", 64, "backbone 'alexnet' is unknown"),
+        ("vgg16", 16, "too small for vgg16"),
+        ("resnet50", 31, "too small for resnet50"),
+    ],
+)
+def test_bad_backbone_or_size(backbone, size, message):
+    with pytest.raises(InputError, match=message):
+        build_model(backbone, size)
+
+
+def test_weights_from_a_file_are_loaded(tmp_path):
+    source = tf.keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    source.save_weights(tmp_path / "vgg16_notop.h5")
+    model = build_model("vgg16", 32, weights=str(tmp_path / "vgg16_notop.h5"))
+    np.testing.assert_array_equal(
+        model.get_layer("block5_conv3").get_weights()[0],
+        source.get_layer("block5_conv3").get_weights()[0],
+    )
+
+
+def test_weights_that_do_not_fit_or_do_not_exist(tmp_path):
+    source = tf.keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    source.save_weights(tmp_path / "vgg16_notop.h5")
+    with pytest.raises(InputError, match="does not match the resnet50 backbone"):
+        build_model("resnet50", 32, weights=str(tmp_path / "vgg16_notop.h5"))
+    with pytest.raises(InputError, match="neither none, imagenet nor an existing file"):
+        build_model("vgg16", 32, weights=str(tmp_path / "missing.h5"))
+
+
+def test_imagenet_without_cache_or_network_says_what_to_place_where(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "keras_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(models, "_network_is_reachable", lambda: False)
+    with pytest.raises(InputError) as error:
+        build_model("resnet50", 32, weights="imagenet")
+    assert str(tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5") in str(
+        error.value
+    )
+
+
+def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp_path):
+    dataset, splits = tiny_dataset
+    training = {
+        "loss": "mae",
+        "epochs": 2,
+        "batch_size": 4,
+        "learning_rate": 1e-3,
+        "weights": "none",
+        "patience": 2,
+        "dropout": 0.0,
+        "seed": 5,
+    }
+    runs = []
+    for run in ("a", "b"):
+        out = {
+            k: str(tmp_path / run / f"{k}{ext}")
+            for k, ext in [
+                ("model", ".h5"),
+                ("history", ".csv"),
+                ("predictions", ".csv"),
+                ("metrics", ".json"),
+            ]
+        }
+        train_fold(dataset, splits, "vgg16", 1, out, training, augment_factor=2, threads=1)
+        runs.append(out)
+    a, b = (pd.read_csv(r["predictions"]) for r in runs)
+    np.testing.assert_allclose(a["hc_pred_px"], b["hc_pred_px"], atol=1e-5)
+    # Every val and test image of the fold exactly once; mm = px x pixel size.
+    split = pd.read_csv(splits)
+    fold = split[(split["fold"] == 1) & split["role"].isin(["val", "test"])]
+    assert sorted(zip(a["image_id"], a["role"], strict=True)) == sorted(
+        zip(fold["image_id"], fold["role"], strict=True)
+    )
+    assert a["image_id"].is_unique
+    from hcxai.data import load_dataset
+
+    data = load_dataset(dataset)
+    pixel_size = data.pixel_size_mm[data.index_of(list(a["image_id"]))]
+    np.testing.assert_allclose(a["abs_err_mm"], a["abs_err_px"] * pixel_size)
+    model, attributes = load_model(runs[0]["model"])
+    assert attributes["backbone"] == "vgg16" and attributes["hc_scale_px"] > 0
+    metrics = json.loads(open(runs[0]["metrics"]).read())
+    assert metrics["n_test"] == (a["role"] == "test").sum()
+    assert metrics["baseline_mae_px"] > 0
+
+
+def test_unknown_loss_fails_before_training(tiny_dataset, tmp_path):
+    dataset, splits = tiny_dataset
+    training = {
+        "loss": "hinge",
+        "epochs": 1,
+        "batch_size": 4,
+        "learning_rate": 1e-3,
+        "weights": "none",
+        "patience": 1,
+        "seed": 1,
+    }
+    with pytest.raises(InputError, match="training.loss 'hinge' is unknown"):
+        train_fold(dataset, splits, "vgg16", 0, {}, training, 1)
