@@ -103,9 +103,10 @@ def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp
     data = load_dataset(dataset)
     pixel_size = data.pixel_size_mm[data.index_of(list(a["image_id"]))]
     np.testing.assert_allclose(a["abs_err_mm"], a["abs_err_px"] * pixel_size)
-    model, attributes = load_model(runs[0]["model"])
+    _, attributes = load_model(runs[0]["model"])
     assert attributes["backbone"] == "vgg16" and attributes["hc_scale_px"] > 0
-    metrics = json.loads(open(runs[0]["metrics"]).read())
+    with open(runs[0]["metrics"]) as handle:
+        metrics = json.load(handle)
     assert metrics["n_test"] == (a["role"] == "test").sum()
     assert metrics["baseline_mae_px"] > 0
 
@@ -121,5 +122,5 @@ def test_unknown_loss_fails_before_training(tiny_dataset, tmp_path):
         "patience": 1,
         "seed": 1,
     }
-    with pytest.raises(InputError, match="training.loss 'hinge' is unknown"):
+    with pytest.raises(InputError, match=r"training\.loss 'hinge' is unknown"):
         train_fold(dataset, splits, "vgg16", 0, {}, training, 1)
