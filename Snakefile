@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/saliency.smk"
+include: "workflow/rules/perturb.smk"
 
 
 rule all:

@@ -151,3 +151,62 @@ def plot_best_worst(
     figure.suptitle(f"{analyzer}: best (left) and worst (right) predicted test images", fontsize=9)
     figure.tight_layout()
     save(figure, path)
+
+
+def plot_perturbation_curves(curves: pd.DataFrame, path: str) -> None:
+    """Paper Fig. 4: mean error vs perturbation step per analyzer (MoRF), a panel per backbone.
+
+    The random order, pooled over analyzers, is drawn as a band (mean +- SD).
+    """
+    backbones = list(dict.fromkeys(curves["backbone"]))
+    figure, axes = plt.subplots(1, len(backbones), figsize=(6 * len(backbones), 4.2), squeeze=False)
+    for axis, backbone in zip(axes[0], backbones, strict=True):
+        rows = curves[curves["backbone"] == backbone]
+        random = rows[rows["order"] == "random"].groupby("step")["error_mean"]
+        if len(random):
+            mean, sd = random.mean(), random.std().fillna(0)
+            axis.fill_between(
+                mean.index,
+                mean - sd,
+                mean + sd,
+                color="gray",
+                alpha=0.3,
+                label="random order (±SD)",
+            )
+        for analyzer, group in rows[rows["order"] == "morf"].groupby("analyzer", sort=False):
+            axis.plot(
+                group["step"],
+                group["error_mean"],
+                marker="o",
+                markersize=3,
+                linestyle="--" if analyzer == "random" else "-",
+                label=analyzer,
+            )
+        axis.set(
+            xlabel="perturbation step",
+            ylabel="mean absolute error (px)",
+            title=f"Reg-{backbone}: MoRF perturbation",
+        )
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    save(figure, path)
+
+
+def plot_perturbation_process(
+    steps: np.ndarray, perturbed_masks: np.ndarray, errors: list[float], title: str, path: str
+) -> None:
+    """Paper Fig. 3: the input at steps 0..K, perturbed regions outlined in red."""
+    n = len(steps)
+    columns = min(n, 8)
+    rows = -(-n // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    for k, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if k >= n:
+            continue
+        axis.imshow(steps[k], cmap="gray")
+        axis.contour(perturbed_masks[k], levels=[0.5], colors="red", linewidths=0.8)
+        axis.set_title(f"step {k}\nerr {errors[k]:.0f} px", fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    save(figure, path)

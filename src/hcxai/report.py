@@ -1,12 +1,23 @@
-"""Figures of saliency maps from the cached HDF5 files (workflow env, no TensorFlow)."""
+"""Figures from the cached maps and perturbation results (workflow env, no TensorFlow)."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-from hcxai.data import load_dataset
-from hcxai.figures import plot_best_worst, plot_saliency_comparison
+import numpy as np
+import pandas as pd
+
+from hcxai.data import load_dataset, network_input
+from hcxai.figures import plot_best_worst, plot_perturbation_process, plot_saliency_comparison
+from hcxai.perturbation import (
+    Settings,
+    perturbation_steps,
+    perturbed_image,
+    ranking,
+    region_masks,
+    region_scores,
+)
 from hcxai.saliency import read_saliency
 
 log = logging.getLogger(__name__)
@@ -41,3 +52,35 @@ def write_saliency_figures(
             by_backbone.setdefault(p["backbone"], []).append(read_saliency(f))
     plot_best_worst(by_backbone, images, analyzer, best_worst_path)
     log.info("saliency figures: %s, %s", comparison_path, best_worst_path)
+
+
+def write_process_figure(
+    shard_path: str, saliency_path: str, dataset_path: str, settings: Settings, out_path: str
+) -> None:
+    """Fig. 3: the first image of a shard through its MoRF steps, with the recorded errors."""
+    shard = pd.read_csv(shard_path)
+    curve = shard[(shard["order"] == "morf") & (shard["repeat"] == 0)]
+    image_id = str(curve["image_id"].iloc[0])
+    errors = curve[curve["image_id"] == image_id].sort_values("step")["error_px"].tolist()
+    maps = read_saliency(saliency_path)
+    data = load_dataset(dataset_path)
+    x = network_input(data.images[data.index_of([image_id])])[0]
+    size = x.shape[0]
+    saliency = maps.maps[maps.image_ids.index(image_id)][np.newaxis]
+    order = ranking(region_scores(saliency, settings.subwindow, settings.rank_by)[0], "morf")
+    masks = region_masks(size, settings.subwindow)
+    full = perturbed_image(x, image_id, settings)
+    steps = np.concatenate(
+        [x[np.newaxis], perturbation_steps(x, full, order, masks, settings.steps)]
+    )
+    perturbed = np.concatenate(
+        [np.zeros((1, size, size), bool), np.cumsum(masks[order[: settings.steps]], axis=0) > 0]
+    )
+    analyzer = maps.attributes["analyzer"]
+    plot_perturbation_process(
+        steps[..., 0],
+        perturbed,
+        errors,
+        f"MoRF perturbation of {image_id} ranked by {analyzer} (Reg-{maps.attributes['backbone']})",
+        out_path,
+    )

@@ -68,3 +68,8 @@ def write_splits(dataset_path: str, out_path: str, folds: int, seed: int) -> Non
         counts.get("val", 0),
         counts.get("test", 0),
     )
+
+
+def fold_sizes(n_images: int, folds: int) -> list[int]:
+    """Test images per fold, as `make_splits` partitions them (known before the split runs)."""
+    return [n_images // folds + (1 if fold < n_images % folds else 0) for fold in range(folds)]

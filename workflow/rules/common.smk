@@ -6,6 +6,8 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
+from hcxai.splits import fold_sizes
+
 
 # Jobs import hcxai from this checkout whatever environment runs them (a venv,
 # a conda env made by --sdm conda, a SLURM node sharing the file system).
@@ -94,6 +96,36 @@ def job_spec(**settings):
     return spec
 
 
+def n_dataset_images() -> int:
+    """How many scans the data set has, known when the DAG is built (shards depend on it)."""
+    if IS_PHANTOM:
+        return config["dataset"]["n_images"]
+    if Path(DATA_CSV).exists():
+        with open(DATA_CSV) as handle:
+            return sum(1 for line in handle if line.strip()) - 1
+    return HC18_SIZE  # a dry run before the data are in place
+
+
+HC18_SIZE = 999
+
+
+def perturbed_images(fold: int) -> int:
+    """Test images of a fold that the perturbation covers."""
+    n = fold_sizes(n_dataset_images(), config["folds"])[fold]
+    cap = config["perturbation"]["max_images_per_fold"]
+    return min(n, cap) if cap else n
+
+
+def shard_files(backbone: str, analyzer: str) -> list[str]:
+    """Every perturbation shard of one backbone x analyzer, over all folds."""
+    per_job = config["perturbation"]["images_per_job"]
+    return [
+        f"results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv"
+        for fold in FOLDS
+        for shard in range(-(-perturbed_images(fold) // per_job))
+    ]
+
+
 def final_targets() -> list[str]:
     """Everything `rule all` builds."""
     return [
@@ -103,4 +135,9 @@ def final_targets() -> list[str]:
         "results/figures/hc_agreement.png",
         "results/figures/saliency_comparison.png",
         "results/figures/saliency_best_worst.png",
+        "results/aopc.csv",
+        "results/aopc_table.csv",
+        "results/perturbation_curves.csv",
+        "results/figures/perturbation_curves.png",
+        "results/figures/perturbation_process.png",
     ]

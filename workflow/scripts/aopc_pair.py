@@ -1,0 +1,8 @@
+"""Rule aopc_pair: every image's AOPC for one backbone x analyzer (hcxai.aopc)."""
+
+from hcxai.aopc import write_pair
+from hcxai.io import run_job
+
+run_job(
+    snakemake.log[0], write_pair, shard_files=list(snakemake.input), out_path=snakemake.output[0]
+)

@@ -1,0 +1,22 @@
+"""Rule perturb (TensorFlow env): one shard of an analyzer x backbone x fold."""
+
+from hcxai.io import job_arguments, run_job
+from hcxai.perturbation import Settings, run_shard
+
+job, threads = job_arguments()
+run_job(
+    None,  # the rule sends stdout and stderr to its log
+    run_shard,
+    model_path=job["input"]["model"],
+    saliency_path=job["input"]["saliency"],
+    dataset_path=job["input"]["dataset"],
+    out_path=job["output"]["shard"],
+    backbone=job["wildcards"]["backbone"],
+    fold=int(job["wildcards"]["fold"]),
+    analyzer=job["wildcards"]["analyzer"],
+    shard=int(job["wildcards"]["shard"]),
+    images_per_job=job["perturbation"]["images_per_job"],
+    max_images=job["perturbation"]["max_images_per_fold"],
+    settings=Settings.from_config(job["perturbation"]),
+    threads=threads,
+)
