@@ -69,3 +69,11 @@ def run_snakemake(
             f"{result.stderr[-8000:]}"
         )
     return result
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole workflow on config/test.yaml, run once locally; its working directory."""
+    workdir = tmp_path_factory.mktemp("local_run")
+    run_snakemake(workdir, REPO / "config" / "test.yaml", "--cores", "2")
+    return workdir

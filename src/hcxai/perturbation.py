@@ -171,6 +171,44 @@ def shard_image_ids(test_ids: list[str], shard: int, images_per_job: int) -> lis
     return ids
 
 
+def perturbation_curves(
+    predict_hc_px: Any,
+    x: np.ndarray,
+    true: np.ndarray,
+    maps: np.ndarray,
+    image_ids: list[str],
+    settings: Settings,
+) -> tuple[list[tuple[str, str, int, np.ndarray]], int]:
+    """Errors at steps 0..K of every (order, repeat) run of every image, and the pass count.
+
+    All perturbed variants go through `predict_hc_px` in one call (it batches),
+    and step 0 is predicted once per image and shared by its runs.
+    """
+    size = x.shape[1]
+    masks = region_masks(size, settings.subwindow)
+    scores = region_scores(maps, settings.subwindow, settings.rank_by)
+    batches, meta = [x], []
+    for k, image_id in enumerate(image_ids):
+        full = perturbed_image(x[k], image_id, settings)
+        for order, repeat in settings.runs():
+            rng = np.random.default_rng([*image_seed(settings.seed, image_id), repeat])
+            regions = ranking(scores[k], order, rng)
+            batches.append(perturbation_steps(x[k], full, regions, masks, settings.steps))
+            meta.append((k, image_id, order, repeat))
+    variants = np.concatenate(batches)
+    errors = np.abs(
+        predict_hc_px(variants)
+        - np.concatenate([true, np.repeat(true[[k for k, *_ in meta]], settings.steps)])
+    )
+    step0 = errors[: len(image_ids)]
+    steps = errors[len(image_ids) :].reshape(len(meta), settings.steps)
+    curves = [
+        (image_id, order, repeat, np.concatenate([[step0[k]], steps[j]]))
+        for j, (k, image_id, order, repeat) in enumerate(meta)
+    ]
+    return curves, len(variants)
+
+
 def run_shard(
     model_path: str,
     saliency_path: str,
@@ -212,42 +250,32 @@ def run_shard(
     configure_tensorflow(threads, seed=0)
     model, _ = load_model(model_path)
     scale = float(attributes["hc_scale_px"])
-    masks = region_masks(size, settings.subwindow)
-    scores = region_scores(maps, settings.subwindow, settings.rank_by)
-    runs = settings.runs()
-    batches, meta = [x], []
-    for k, image_id in enumerate(ids):
-        full = perturbed_image(x[k], image_id, settings)
-        for order, repeat in runs:
-            rng = np.random.default_rng([*image_seed(settings.seed, image_id), repeat])
-            regions = ranking(scores[k], order, rng)
-            batches.append(perturbation_steps(x[k], full, regions, masks, settings.steps))
-            meta.append((k, image_id, order, repeat))
-    variants = np.concatenate(batches)
+
+    def predict_hc_px(batch: np.ndarray) -> np.ndarray:
+        return model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)[:, 0] * scale
+
     start = time.perf_counter()
-    predicted = model.predict(variants, batch_size=PREDICT_BATCH, verbose=0)[:, 0] * scale
+    curves, passes = perturbation_curves(predict_hc_px, x, true, maps, ids, settings)
     seconds = time.perf_counter() - start
-    step0 = np.abs(predicted[: len(ids)] - true)
-    rows = []
-    for j, (k, image_id, order, repeat) in enumerate(meta):
-        start_row = len(ids) + j * settings.steps
-        errors = np.abs(predicted[start_row : start_row + settings.steps] - true[k])
-        for step, error in enumerate([step0[k], *errors]):
-            rows.append((backbone, fold, analyzer, image_id, order, repeat, step, float(error)))
+    rows = [
+        (backbone, fold, analyzer, image_id, order, repeat, step, float(error))
+        for image_id, order, repeat, errors in curves
+        for step, error in enumerate(errors)
+    ]
     with atomic_output(out_path) as tmp:
         pd.DataFrame(rows, columns=SHARD_COLUMNS).to_csv(tmp, index=False)
     log.info(
-        "%s %s fold %d shard %d: %d images x %d runs x %d steps (%d regions): %d forward passes "
-        "in %.1f s (%.0f images/s)",
+        "%s %s fold %d shard %d: %d images x %d runs x %d steps (%d regions): "
+        "%d forward passes in %.1f s (%.0f images/s)",
         backbone,
         analyzer,
         fold,
         shard,
         len(ids),
-        len(runs),
+        len(settings.runs()),
         settings.steps,
         n_regions,
-        len(variants),
+        passes,
         seconds,
-        len(variants) / seconds,
+        passes / seconds,
     )

@@ -6,6 +6,8 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
+from hcxai.perturbation import Settings
+from hcxai.saliency import resolve
 from hcxai.splits import fold_sizes
 
 
@@ -56,6 +58,11 @@ def tensorflow_python() -> str:
 
 
 TF_PYTHON = tensorflow_python()
+
+# Settings the schema cannot check, checked before any job runs.
+Settings.from_config(config["perturbation"]).check(config["image_size"])
+for analyzer in config["analyzers"]:
+    resolve(analyzer, config["analyzer_params"].get(analyzer, {}))
 
 
 def dataset_input() -> list[str]:

@@ -1,0 +1,53 @@
+"""Training throughput (images/s) per backbone and input size, on this machine.
+
+Run with the TensorFlow env: `.venv-tf/bin/python benchmarks/train_throughput.py`.
+Each measurement is one epoch of 256 random images after a warm-up epoch, with
+the threads and deterministic ops the train rule uses.
+"""
+
+import argparse
+import logging
+import time
+
+import numpy as np
+
+from hcxai.models import build_model, configure_tensorflow
+
+log = logging.getLogger("benchmarks.train_throughput")
+
+
+def measure(backbone: str, size: int, threads: int, images: int = 256) -> tuple[float, float]:
+    import tensorflow as tf
+
+    model = build_model(backbone, size)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-4), loss="mae")
+    x = np.random.default_rng(0).random((images, size, size, 3), dtype=np.float32)
+    y = np.random.default_rng(1).random(images, dtype=np.float32)
+    model.fit(x[:64], y[:64], batch_size=16, verbose=0)  # warm-up: graph tracing
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=16, verbose=0)
+    train = images / (time.perf_counter() - start)
+    start = time.perf_counter()
+    model.predict(x, batch_size=64, verbose=0)
+    predict = images / (time.perf_counter() - start)
+    return train, predict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--backbones", nargs="+", default=["vgg16", "resnet50"])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_tensorflow(args.threads, seed=0)
+    log.info("| backbone | size (px) | train (images/s) | predict (images/s) |")
+    log.info("|---|---|---|---|")
+    for backbone in args.backbones:
+        for size in args.sizes:
+            train, predict = measure(backbone, size, args.threads)
+            log.info("| %s | %d | %.1f | %.1f |", backbone, size, train, predict)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""A real single-node SLURM (slurmctld + slurmd + munged) for the tests.
+
+Debian's slurm-wlm and munge are installed with apt when missing (as root).
+The node offers one GPU backed by /dev/null so GPU requests are accepted.
+Accounting is off, so the executor plugin must use squeue for job status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGES = ("slurm-wlm", "munge")
+
+
+class ClusterUnavailableError(RuntimeError):
+    """SLURM cannot be started here (not root, not Debian, apt failed...)."""
+
+
+def _run(*command: str, timeout: int = 600) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise ClusterUnavailableError(f"{' '.join(command)} failed: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def install() -> None:
+    if shutil.which("slurmctld") and shutil.which("munged"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise ClusterUnavailableError("slurm-wlm is missing and apt-get as root is not available")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *PACKAGES]):
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=env, check=False, timeout=900
+        )
+        if result.returncode != 0:
+            raise ClusterUnavailableError(f"{' '.join(command)}: {result.stderr[-2000:]}")
+
+
+@dataclass
+class Cluster:
+    """A running single-node cluster; `env` is what SLURM's client commands need."""
+
+    root: Path
+    env: dict[str, str]
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    munged_pid: int | None = None
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self.munged_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.munged_pid, 15)
+
+
+SLURM_CONF = """\
+ClusterName=hcxai-test
+SlurmctldHost={host}
+AuthType=auth/munge
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation={root}/state
+SlurmdSpoolDir={root}/spool
+SlurmctldPidFile={root}/slurmctld.pid
+SlurmdPidFile={root}/slurmd.pid
+SlurmctldLogFile={root}/slurmctld.log
+SlurmdLogFile={root}/slurmd.log
+SlurmctldPort={ctld_port}
+SlurmdPort={d_port}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+SchedulerType=sched/backfill
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+MpiDefault=none
+ReturnToService=2
+MinJobAge=600
+KillWait=5
+GresTypes=gpu
+NodeName={host} CPUs={cpus} RealMemory={memory} Gres=gpu:1 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(root: Path, timeout: float = 90) -> Cluster:
+    """Install if needed, configure under `root`, start the daemons, wait for an idle node."""
+    if os.geteuid() != 0:
+        raise ClusterUnavailableError("starting slurmctld/slurmd needs root")
+    install()
+    host = socket.gethostname().split(".")[0]
+    for sub in ("state", "spool", "munge"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    (root / "slurm.conf").write_text(
+        SLURM_CONF.format(
+            host=host,
+            root=root,
+            cpus=os.cpu_count(),
+            memory=int(memory_mb * 0.9),
+            ctld_port=_free_port(),
+            d_port=_free_port(),
+        )
+    )
+    (root / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/null\n")
+    env = {**os.environ, "SLURM_CONF": str(root / "slurm.conf")}
+    cluster = Cluster(root, env)
+    # munge: a key, its run directory, the daemon.
+    key = Path("/etc/munge/munge.key")
+    if not key.exists():
+        _run("mungekey", "--create", "--keyfile", str(key))
+    shutil.chown(key, "munge", "munge")
+    key.chmod(0o400)
+    run_dir = Path("/run/munge")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.chown(run_dir, "munge", "munge")
+    pid_file = run_dir / "munged.pid"
+    if not (pid_file.exists() and Path(f"/proc/{pid_file.read_text().strip()}").exists()):
+        _run("runuser", "-u", "munge", "--", "/usr/sbin/munged")
+        cluster.munged_pid = int(pid_file.read_text().strip())
+    try:
+        for daemon in ("slurmctld", "slurmd"):
+            log = open(root / f"{daemon}.out", "w")  # noqa: SIM115 - lives as long as the daemon
+            cluster.processes.append(
+                subprocess.Popen(
+                    [f"/usr/sbin/{daemon}", "-D", "-f", str(root / "slurm.conf")],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            for process in cluster.processes:
+                if process.poll() is not None:
+                    raise ClusterUnavailableError(
+                        f"{process.args[0]} exited: {(root / 'slurmctld.log').read_text()[-2000:]}"
+                    )
+            result = subprocess.run(
+                ["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=env, check=False
+            )
+            state = result.stdout.strip()
+            if state == "idle":
+                return cluster
+            time.sleep(1)
+        raise ClusterUnavailableError(f"node not idle after {timeout} s (state {state!r})")
+    except BaseException:
+        cluster.stop()
+        raise

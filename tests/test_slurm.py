@@ -1,0 +1,207 @@
+"""The workflow through a real SLURM cluster: `snakemake --profile profiles/slurm`.
+
+A single-node slurmctld/slurmd (tests/slurm/cluster.py) is started for the
+session. In CI (CI=true) a cluster that cannot start fails the tests; elsewhere
+they are skipped with the reason.
+"""
+
+import itertools
+import os
+import re
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import REPO, SNAKEMAKE
+from slurm.cluster import ClusterUnavailableError, start
+
+# Test-only settings: accounting is off on the test cluster, so the plugin's
+# sacct status check would hang; the node has 2 CPUs. Not in the user's profile.
+TEST_CLUSTER_ARGS = [
+    "--slurm-no-account",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--seconds-between-status-checks",
+    "2",
+    "--latency-wait",
+    "5",
+    "--jobs",
+    "4",
+    "--set-resources",
+    "train:cpus_per_task=2",
+    "train:mem_mb=6000",
+    "saliency:cpus_per_task=1",
+    "saliency:mem_mb=4000",
+    "--set-threads",
+    "train=2",
+    "saliency=1",
+]
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    try:
+        running = start(tmp_path_factory.mktemp("slurm"))
+    except ClusterUnavailableError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"SLURM test cluster could not start in CI: {error}")
+        pytest.skip(f"no SLURM test cluster here: {error}")
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = running.env["SLURM_CONF"]
+    yield running
+    running.stop()
+    if previous is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = previous
+
+
+def snakemake_slurm(workdir: Path, *args: str) -> list[str]:
+    return [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--configfile",
+        str(REPO / "config" / "test.yaml"),
+        "--slurm-logdir",
+        str(workdir / "slurm_logs"),
+        "--slurm-keep-successful-logs",
+        *TEST_CLUSTER_ARGS,
+        *args,
+    ]
+
+
+def slurm_jobs() -> list[dict[str, str]]:
+    """Every job the controller still knows (MinJobAge keeps finished ones for 10 min)."""
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True
+    ).stdout
+    jobs = []
+    for line in out.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        if fields.get("Comment", "").startswith("rule_"):
+            jobs.append(fields)
+    return jobs
+
+
+@pytest.fixture(scope="session")
+def slurm_run(cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm_run")
+    result = subprocess.run(
+        snakemake_slurm(workdir), capture_output=True, text=True, timeout=2400, check=False
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    return workdir, result, slurm_jobs()
+
+
+def rule_of(job):
+    return re.match(r"rule_([a-z_0-9]+?)(_wildcards_|$)", job["Comment"]).group(1)
+
+
+def test_every_job_went_through_sbatch(slurm_run):
+    workdir, result, jobs = slurm_run
+    steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", result.stderr)
+    assert steps, result.stderr[-2000:]
+    total = int(steps[-1][1])
+    # Every job except the `all` target is a SLURM job with its own log.
+    assert len(jobs) == total - 1
+    assert all(job["JobState"] == "COMPLETED" for job in jobs)
+    logs = list((workdir / "slurm_logs").rglob("*.log"))
+    assert {p.stem for p in logs} >= {job["JobId"] for job in jobs}
+
+
+def test_gpu_rules_ask_for_a_gpu_and_the_rest_do_not(slurm_run):
+    _, _, jobs = slurm_run
+    for job in jobs:
+        wants_gpu = "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")
+        assert wants_gpu == (rule_of(job) in ("train", "saliency")), job
+
+
+def test_jobs_ran_side_by_side(slurm_run):
+    _, _, jobs = slurm_run
+
+    def interval(job):
+        parse = lambda s: datetime.fromisoformat(s).timestamp()  # noqa: E731
+        return parse(job["StartTime"]), parse(job["EndTime"])
+
+    spans = sorted(interval(j) for j in jobs)
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans)), spans
+
+
+def test_cluster_results_equal_the_local_run(slurm_run, local_run):
+    workdir, _, _ = slurm_run
+    for name in ("aopc_table.csv", "aopc.csv", "mae_table.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(workdir / "results" / name),
+            pd.read_csv(local_run / "results" / name),
+            rtol=1e-6,
+        )
+
+
+def test_a_cancelled_job_is_retried_and_leaves_no_half_written_output(slurm_run):
+    workdir, _, _ = slurm_run
+    target = workdir / "results/perturbation/resnet50/fold1/gradient/shard0.csv"
+    process = subprocess.Popen(
+        snakemake_slurm(workdir, "--forcerun", str(target.relative_to(workdir))),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    cancelled = None
+    deadline = time.monotonic() + 600
+    while cancelled is None and time.monotonic() < deadline and process.poll() is None:
+        for job in slurm_jobs():
+            if rule_of(job) == "perturb" and job["JobState"] == "RUNNING":
+                subprocess.run(["scancel", job["JobId"]], check=True)
+                cancelled = job["JobId"]
+                break
+        time.sleep(0.3)
+    output, _ = process.communicate(timeout=1200)
+    assert cancelled, "no perturbation job was seen running"
+    assert process.returncode == 0, output[-4000:]
+    states = {j["JobId"]: j["JobState"] for j in slurm_jobs()}
+    assert states[cancelled] == "CANCELLED"
+    # The retry wrote the whole shard; nothing of the cancelled attempt is left.
+    rows = pd.read_csv(target)
+    assert len(rows) > 0 and rows["step"].max() == 3
+    assert not list(target.parent.glob(".*tmp*"))
+    assert (workdir / "results" / "aopc_table.csv").exists()
+
+
+def test_profile_dry_run_on_the_papers_config(tmp_path):
+    result = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "-n",
+            "--profile",
+            str(REPO / "profiles" / "slurm"),
+            "--configfile",
+            str(REPO / "config" / "hc18.yaml"),
+            "--executor",
+            "dryrun",
+            "--slurm-no-account",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    train = text[text.index("rule train:") :][:800]
+    assert "gpu=1" in train
+    saliency = text[text.index("rule saliency:") :][:800]
+    assert "gpu=1" in saliency
