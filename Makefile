@@ -12,19 +12,19 @@ env: $(VENV)/.built $(VENV_TF)/.built
 
 # A venv is rebuilt from scratch whenever its pinned list changes, so it always
 # equals the list; otherwise `make env` is a no-op.
+define build-venv
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install $(PIP_FLAGS) -r $(2)
+	$(1)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	touch $(1)/.built
+endef
+
 $(VENV)/.built: envs/workflow.txt pyproject.toml
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -r envs/workflow.txt
-	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
-	touch $@
+	$(call build-venv,$(VENV),envs/workflow.txt)
 
 $(VENV_TF)/.built: envs/tensorflow.txt pyproject.toml
-	rm -rf $(VENV_TF)
-	$(PYTHON) -m venv $(VENV_TF)
-	$(VENV_TF)/bin/pip install $(PIP_FLAGS) -r envs/tensorflow.txt
-	$(VENV_TF)/bin/pip install $(PIP_FLAGS) --no-deps -e .
-	touch $@
+	$(call build-venv,$(VENV_TF),envs/tensorflow.txt)
 
 run: env
 	$(SNAKEMAKE) --configfile $(CONFIG) --cores all

@@ -10,12 +10,14 @@ wildcard_constraints:
 
 rule perturb:
     input:
+        script=f"{SCRIPTS}/perturb.py",
         model=f"{MODEL_DIR}/model.h5",
         saliency="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
         dataset=DATASET,
     output:
         shard="results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv",
     params:
+        python=TF_PYTHON,
         job=job_spec(perturbation=config["perturbation"]),
     threads: 1
     resources:
@@ -28,7 +30,7 @@ rule perturb:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{TF_PYTHON} {SCRIPTS}/perturb.py --threads {threads} {params.job:q} > {log} 2>&1"
+        "{params.python} {input.script} --threads {threads} {params.job:q} > {log} 2>&1"
 
 
 rule aopc_pair:

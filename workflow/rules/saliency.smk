@@ -7,12 +7,14 @@ wildcard_constraints:
 
 rule saliency:
     input:
+        script=f"{SCRIPTS}/saliency.py",
         model=f"{MODEL_DIR}/model.h5",
         dataset=DATASET,
         splits=SPLITS,
     output:
         maps="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
     params:
+        python=TF_PYTHON,
         # Only this analyzer's parameters: changing them reruns only its jobs.
         job=job_spec(
             params=lambda w: config["analyzer_params"].get(w.analyzer, {}),
@@ -30,7 +32,7 @@ rule saliency:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{TF_PYTHON} {SCRIPTS}/saliency.py --threads {threads} {params.job:q} > {log} 2>&1"
+        "{params.python} {input.script} --threads {threads} {params.job:q} > {log} 2>&1"
 
 
 rule saliency_figures:

@@ -3,6 +3,7 @@
 
 rule train:
     input:
+        script=f"{SCRIPTS}/train.py",
         dataset=DATASET,
         splits=SPLITS,
     output:
@@ -11,6 +12,7 @@ rule train:
         predictions=f"{MODEL_DIR}/predictions.csv",
         metrics=f"{MODEL_DIR}/metrics.json",
     params:
+        python=TF_PYTHON,
         job=job_spec(training=config["training"], augment_factor=config["augment_factor"]),
     threads: 2
     resources:
@@ -24,7 +26,7 @@ rule train:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{TF_PYTHON} {SCRIPTS}/train.py --threads {threads} {params.job:q} > {log} 2>&1"
+        "{params.python} {input.script} --threads {threads} {params.job:q} > {log} 2>&1"
 
 
 rule mae_table:
