@@ -201,7 +201,9 @@ def test_profile_dry_run_on_the_papers_config(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
-    train = text[text.index("rule train:") :][:800]
-    assert "gpu=1" in train
-    saliency = text[text.index("rule saliency:") :][:800]
-    assert "gpu=1" in saliency
+    for rule in ("train", "saliency"):
+        block = text[text.index(f"rule {rule}:"):]
+        resources = next(line for line in block.splitlines() if "resources:" in line)
+        assert "gpu=1" in resources, resources
+    block = text[text.index("rule perturb:"):]
+    assert "gpu=" not in next(line for line in block.splitlines() if "resources:" in line)

@@ -103,6 +103,12 @@ def job_spec(**settings):
     return spec
 
 
+def training_settings(wildcards) -> dict:
+    """The training block with this backbone's overrides applied."""
+    settings = {k: v for k, v in config["training"].items() if k != "backbone_overrides"}
+    return settings | config["training"]["backbone_overrides"].get(wildcards.backbone, {})
+
+
 def n_dataset_images() -> int:
     """How many scans the data set has, known when the DAG is built (shards depend on it)."""
     if IS_PHANTOM:

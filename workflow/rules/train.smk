@@ -13,7 +13,7 @@ rule train:
         metrics=f"{MODEL_DIR}/metrics.json",
     params:
         python=TF_PYTHON,
-        job=job_spec(training=config["training"], augment_factor=config["augment_factor"]),
+        job=job_spec(training=training_settings, augment_factor=config["augment_factor"]),
     threads: 2
     resources:
         gpu=1,
