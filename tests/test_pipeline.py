@@ -20,7 +20,7 @@ RUNS = sum(
 )
 
 
-def test_ids(run, fold):
+def fold_test_ids(run, fold):
     splits = pd.read_csv(run / "results" / "splits.csv")
     return splits[(splits["fold"] == fold) & (splits["role"] == "test")]["image_id"].tolist()
 
@@ -32,7 +32,7 @@ def test_predictions_cover_every_test_image_once(local_run):
                 local_run / f"results/models/{backbone}/fold{fold}/predictions.csv"
             )
             tested = predictions[predictions["role"] == "test"]["image_id"]
-            assert sorted(tested) == sorted(test_ids(local_run, fold)) and tested.is_unique
+            assert sorted(tested) == sorted(fold_test_ids(local_run, fold)) and tested.is_unique
 
 
 def test_saliency_files_hold_one_finite_map_per_test_image(local_run):
@@ -45,7 +45,7 @@ def test_saliency_files_hold_one_finite_map_per_test_image(local_run):
                     local_run / f"results/saliency/{backbone}/fold{fold}/{analyzer}.h5"
                 ) as h5:
                     ids = [s.decode() for s in h5["image_ids"][:]]
-                    assert ids == test_ids(local_run, fold)
+                    assert ids == fold_test_ids(local_run, fold)
                     maps = h5["maps"][:]
                     assert maps.shape == (len(ids), CONFIG["image_size"], CONFIG["image_size"])
                     assert np.isfinite(maps).all()
