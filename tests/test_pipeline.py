@@ -180,7 +180,7 @@ def test_a_saliency_file_from_another_model_is_refused(local_run, tmp_path):
     ("overrides", "message"),
     [
         ({"perturbation": {"subwindow": 7}}, "does not divide image_size 32"),
-        ({"perturbation": {"steps": 20}}, "exceeds the 16 regions"),
+        ({"perturbation": {"steps": 20}}, "exceeds the 4 regions of a 2x2 grid"),
         ({"analyzer_params": {"smoothgrad": {"sigma": 1}}}, "unknown parameter(s) ['sigma']"),
     ],
 )

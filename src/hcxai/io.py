@@ -65,9 +65,14 @@ def run_job(log_file: str | None, function: Callable[..., object], **kwargs: obj
 
 
 def job_arguments(argv: list[str] | None = None) -> tuple[dict[str, Any], int]:
-    """The job a rule passes a TensorFlow script: (JSON spec from `job_spec`, threads)."""
+    """The job a rule passes a TensorFlow script: (files + settings as one dict, threads).
+
+    The rule gives two JSON arguments, `job_files` (input, output, wildcards)
+    and `job_settings`; see workflow/rules/common.smk.
+    """
     parser = argparse.ArgumentParser(description="a workflow job; see the rule that calls it")
-    parser.add_argument("job", help="JSON: input, output, wildcards and settings")
+    parser.add_argument("files", help="JSON: input, output and wildcards")
+    parser.add_argument("settings", help="JSON: the job's settings")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    return json.loads(args.job), args.threads
+    return {**json.loads(args.files), **json.loads(args.settings)}, args.threads

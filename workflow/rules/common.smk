@@ -61,7 +61,7 @@ TF_PYTHON = tensorflow_python()
 
 # Settings the schema cannot check, checked before any job runs.
 Settings.from_config(config["perturbation"]).check(config["image_size"])
-for analyzer in config["analyzers"]:
+for analyzer in dict.fromkeys([*config["analyzers"], *config["analyzer_params"]]):
     resolve(analyzer, config["analyzer_params"].get(analyzer, {}))
 
 
@@ -78,29 +78,39 @@ def dataset_input() -> list[str]:
     return []
 
 
-def job_spec(**settings):
-    """A `params:` function giving a TensorFlow script its job as one JSON argument.
+def job_files(wildcards, input, output) -> str:
+    """A `params:` function: a TensorFlow job's named inputs, outputs and wildcards as JSON.
 
     Those scripts run in the TensorFlow env, outside Snakemake's Python, so
-    they cannot use `script:`; they get the same information (named inputs and
-    outputs, wildcards, settings) this way. A setting may be a function of the
-    wildcards. The settings are part of the params, so changing them reruns
-    the job.
+    they cannot use `script:`; they get the same information as two JSON
+    arguments, this one and `job_settings`. (Derived from files, this param is
+    not a rerun trigger; the files themselves are.)
+    """
+    return json.dumps(
+        {
+            "input": dict(input.items()),
+            "output": dict(output.items()),
+            "wildcards": dict(wildcards.items()),
+        },
+        sort_keys=True,
+    )
+
+
+def job_settings(**settings):
+    """A `params:` function of the wildcards only: the job's settings as sorted JSON.
+
+    Snakemake compares such params between runs (params of input/output are
+    "derived" and not compared), so changing a setting reruns exactly the jobs
+    it reaches. A setting may be a function of the wildcards.
     """
 
-    def spec(wildcards, input, output):
-        resolved = {k: v(wildcards) if callable(v) else v for k, v in settings.items()}
+    def resolve(wildcards) -> str:
         return json.dumps(
-            {
-                "input": dict(input.items()),
-                "output": dict(output.items()),
-                "wildcards": dict(wildcards.items()),
-                **resolved,
-            },
+            {k: v(wildcards) if callable(v) else v for k, v in settings.items()},
             sort_keys=True,
         )
 
-    return spec
+    return resolve
 
 
 def training_settings(wildcards) -> dict:

@@ -18,7 +18,8 @@ rule perturb:
         shard="results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv",
     params:
         python=TF_PYTHON,
-        job=job_spec(perturbation=config["perturbation"]),
+        files=job_files,
+        settings=job_settings(perturbation=config["perturbation"]),
     threads: 1
     resources:
         mem_mb=4000,
@@ -30,7 +31,7 @@ rule perturb:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{params.python} {input.script} --threads {threads} {params.job:q} > {log} 2>&1"
+        "{params.python} {input.script} --threads {threads} {params.files:q} {params.settings:q} > {log} 2>&1"
 
 
 rule aopc_pair:
@@ -71,7 +72,7 @@ rule perturbation_process_figure:
     output:
         "results/figures/perturbation_process.png",
     params:
-        perturbation=config["perturbation"],
+        perturbation=job_settings(**config["perturbation"]),
     log:
         "logs/perturbation_process_figure.log",
     conda:

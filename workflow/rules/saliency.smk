@@ -15,8 +15,9 @@ rule saliency:
         maps="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
     params:
         python=TF_PYTHON,
+        files=job_files,
         # Only this analyzer's parameters: changing them reruns only its jobs.
-        job=job_spec(
+        settings=job_settings(
             params=lambda w: config["analyzer_params"].get(w.analyzer, {}),
             memory_budget_mb=config["saliency"]["memory_budget_mb"],
         ),
@@ -32,7 +33,7 @@ rule saliency:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{params.python} {input.script} --threads {threads} {params.job:q} > {log} 2>&1"
+        "{params.python} {input.script} --threads {threads} {params.files:q} {params.settings:q} > {log} 2>&1"
 
 
 rule saliency_figures:

@@ -13,7 +13,8 @@ rule train:
         metrics=f"{MODEL_DIR}/metrics.json",
     params:
         python=TF_PYTHON,
-        job=job_spec(training=training_settings, augment_factor=config["augment_factor"]),
+        files=job_files,
+        settings=job_settings(training=training_settings, augment_factor=config["augment_factor"]),
     threads: 2
     resources:
         gpu=1,
@@ -26,7 +27,7 @@ rule train:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{params.python} {input.script} --threads {threads} {params.job:q} > {log} 2>&1"
+        "{params.python} {input.script} --threads {threads} {params.files:q} {params.settings:q} > {log} 2>&1"
 
 
 rule mae_table:
