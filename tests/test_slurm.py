@@ -202,8 +202,8 @@ def test_profile_dry_run_on_the_papers_config(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
     for rule in ("train", "saliency"):
-        block = text[text.index(f"rule {rule}:"):]
+        block = text[text.index(f"rule {rule}:") :]
         resources = next(line for line in block.splitlines() if "resources:" in line)
         assert "gpu=1" in resources, resources
-    block = text[text.index("rule perturb:"):]
+    block = text[text.index("rule perturb:") :]
     assert "gpu=" not in next(line for line in block.splitlines() if "resources:" in line)

@@ -54,6 +54,10 @@ class Cluster:
     munged_pid: int | None = None
 
     def stop(self) -> None:
+        for name in ("slurm.conf", "gres.conf"):
+            path = CONF_DIR / name
+            if path.exists() and path.read_text().startswith(MARKER):
+                path.unlink()
         for process in self.processes:
             process.terminate()
         for process in self.processes:
@@ -66,6 +70,9 @@ class Cluster:
                 os.kill(self.munged_pid, 15)
 
 
+MARKER = "# written by the hcxai tests (tests/slurm/cluster.py); removed when they end"
+# srun inside a job reads the config from here: the jobstep plugin drops SLURM_CONF.
+CONF_DIR = Path("/etc/slurm")
 SLURM_CONF = """\
 ClusterName=hcxai-test
 SlurmctldHost={host}
@@ -114,8 +121,15 @@ def start(root: Path, timeout: float = 90) -> Cluster:
     for sub in ("state", "spool", "munge"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-    (root / "slurm.conf").write_text(
-        SLURM_CONF.format(
+    for name in ("slurm.conf", "gres.conf"):
+        existing = CONF_DIR / name
+        if existing.exists() and not existing.read_text().startswith(MARKER):
+            raise ClusterUnavailableError(f"{existing} belongs to this site; not overwriting it")
+    CONF_DIR.mkdir(parents=True, exist_ok=True)
+    (CONF_DIR / "slurm.conf").write_text(
+        MARKER
+        + "\n"
+        + SLURM_CONF.format(
             host=host,
             root=root,
             cpus=os.cpu_count(),
@@ -124,8 +138,8 @@ def start(root: Path, timeout: float = 90) -> Cluster:
             d_port=_free_port(),
         )
     )
-    (root / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/null\n")
-    env = {**os.environ, "SLURM_CONF": str(root / "slurm.conf")}
+    (CONF_DIR / "gres.conf").write_text(f"{MARKER}\nNodeName={host} Name=gpu File=/dev/null\n")
+    env = {**os.environ, "SLURM_CONF": str(CONF_DIR / "slurm.conf")}
     cluster = Cluster(root, env)
     # munge: a key, its run directory, the daemon.
     key = Path("/etc/munge/munge.key")
@@ -145,7 +159,7 @@ def start(root: Path, timeout: float = 90) -> Cluster:
             log = open(root / f"{daemon}.out", "w")  # noqa: SIM115 - lives as long as the daemon
             cluster.processes.append(
                 subprocess.Popen(
-                    [f"/usr/sbin/{daemon}", "-D", "-f", str(root / "slurm.conf")],
+                    [f"/usr/sbin/{daemon}", "-D"],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
