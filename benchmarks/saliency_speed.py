@@ -121,7 +121,7 @@ def main() -> None:
     )
     log.info(
         "| backbone | analyzer | hcxai build s | raw build s | hcxai img/s | raw img/s "
-        "| raw/hcxai time | hcxai RSS GB | raw RSS GB |"
+        "| hcxai time / raw time | hcxai RSS GB | raw RSS GB |"
     )
     log.info("|---|---|---|---|---|---|---|---|---|")
     for backbone in args.backbones:

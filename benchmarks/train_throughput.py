@@ -1,7 +1,7 @@
 """Training throughput (images/s) per backbone and input size, on this machine.
 
 Run with the TensorFlow env: `.venv-tf/bin/python benchmarks/train_throughput.py`.
-Each measurement is one epoch of 256 random images after a warm-up epoch, with
+Each measurement is one epoch of 256 random images (batch 32) after a warm-up, with
 the threads and deterministic ops the train rule uses.
 """
 
@@ -16,16 +16,16 @@ from hcxai.models import build_model, configure_tensorflow
 log = logging.getLogger("benchmarks.train_throughput")
 
 
-def measure(backbone: str, size: int, threads: int, images: int = 256) -> tuple[float, float]:
+def measure(backbone: str, size: int, batch: int, images: int = 256) -> tuple[float, float]:
     import tensorflow as tf
 
     model = build_model(backbone, size)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-4), loss="mae")
     x = np.random.default_rng(0).random((images, size, size, 3), dtype=np.float32)
     y = np.random.default_rng(1).random(images, dtype=np.float32)
-    model.fit(x[:64], y[:64], batch_size=16, verbose=0)  # warm-up: graph tracing
+    model.fit(x[:64], y[:64], batch_size=batch, verbose=0)  # warm-up: graph tracing
     start = time.perf_counter()
-    model.fit(x, y, batch_size=16, verbose=0)
+    model.fit(x, y, batch_size=batch, verbose=0)
     train = images / (time.perf_counter() - start)
     start = time.perf_counter()
     model.predict(x, batch_size=64, verbose=0)
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--backbones", nargs="+", default=["vgg16", "resnet50"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     configure_tensorflow(args.threads, seed=0)
@@ -45,7 +46,7 @@ def main() -> None:
     log.info("|---|---|---|---|")
     for backbone in args.backbones:
         for size in args.sizes:
-            train, predict = measure(backbone, size, args.threads)
+            train, predict = measure(backbone, size, args.batch)
             log.info("| %s | %d | %.1f | %.1f |", backbone, size, train, predict)
 
 
