@@ -151,7 +151,7 @@ def test_a_saliency_file_from_another_model_is_refused(local_run, tmp_path):
     tampered.write_bytes(source.read_bytes())
     with h5py.File(tampered, "a") as h5:
         h5.attrs["model_sha256"] = "0" * 64
-    job = {
+    files = {
         "input": {
             "model": str(local_run / "results/models/vgg16/fold0/model.h5"),
             "saliency": str(tampered),
@@ -159,13 +159,14 @@ def test_a_saliency_file_from_another_model_is_refused(local_run, tmp_path):
         },
         "output": {"shard": str(tmp_path / "shard0.csv")},
         "wildcards": {"backbone": "vgg16", "fold": "0", "analyzer": "gradient", "shard": "0"},
-        "perturbation": CONFIG["perturbation"],
     }
+    settings = {"perturbation": CONFIG["perturbation"]}
     result = subprocess.run(
         [
             str(REPO / ".venv-tf/bin/python"),
             str(REPO / "workflow/scripts/perturb.py"),
-            json.dumps(job),
+            json.dumps(files),
+            json.dumps(settings),
         ],
         capture_output=True,
         text=True,

@@ -81,7 +81,7 @@ def snakemake_slurm(workdir: Path, *args: str) -> list[str]:
 
 
 def slurm_jobs() -> list[dict[str, str]]:
-    """Every job the controller still knows (MinJobAge keeps finished ones for 10 min)."""
+    """Every job the controller still knows (the test cluster keeps finished ones 2 h)."""
     out = subprocess.run(
         ["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True
     ).stdout

@@ -98,7 +98,7 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
-MinJobAge=600
+MinJobAge=7200
 KillWait=5
 GresTypes=gpu
 NodeName={host} CPUs={cpus} RealMemory={memory} Gres=gpu:1 State=UNKNOWN
