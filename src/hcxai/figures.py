@@ -156,22 +156,24 @@ def plot_best_worst(
 def plot_perturbation_curves(curves: pd.DataFrame, path: str) -> None:
     """Paper Fig. 4: mean error vs perturbation step per analyzer (MoRF), a panel per backbone.
 
-    The random order, pooled over analyzers, is drawn as a band (mean +- SD).
+    The random order (the same rankings for every analyzer, by design) is drawn
+    as a band: its mean +- the standard error over images.
     """
     backbones = list(dict.fromkeys(curves["backbone"]))
     figure, axes = plt.subplots(1, len(backbones), figsize=(6 * len(backbones), 4.2), squeeze=False)
     for axis, backbone in zip(axes[0], backbones, strict=True):
         rows = curves[curves["backbone"] == backbone]
-        random = rows[rows["order"] == "random"].groupby("step")["error_mean"]
+        random = rows[rows["order"] == "random"]
         if len(random):
-            mean, sd = random.mean(), random.std().fillna(0)
+            random = random[random["analyzer"] == random["analyzer"].iloc[0]].set_index("step")
+            sem = random["error_sd"].fillna(0) / np.sqrt(random["n_images"])
             axis.fill_between(
-                mean.index,
-                mean - sd,
-                mean + sd,
+                random.index,
+                random["error_mean"] - sem,
+                random["error_mean"] + sem,
                 color="gray",
                 alpha=0.3,
-                label="random order (±SD)",
+                label="random order (±SE over images)",
             )
         for analyzer, group in rows[rows["order"] == "morf"].groupby("analyzer", sort=False):
             axis.plot(
