@@ -173,7 +173,7 @@ class Explainer:
         if spec.name != "random":
             kwargs: dict[str, Any] = {}
             method = spec.method
-            if spec.name in ("gradient",):
+            if spec.name == "gradient":
                 kwargs["postprocess"] = spec.params["postprocess"]
             elif spec.name == "smoothgrad":
                 method, kwargs = "gradient", {"postprocess": spec.params["postprocess"]}
