@@ -89,9 +89,11 @@ def one(kind: str, model_path: str, analyzer: str, images: int, slow: bool) -> d
     start = time.perf_counter()
     run()
     first = time.perf_counter() - start
-    start = time.perf_counter()
-    run()
-    steady = images / (time.perf_counter() - start)
+    steady = 0.0
+    for _ in range(2):  # best of two: this machine is noisy
+        start = time.perf_counter()
+        run()
+        steady = max(steady, images / (time.perf_counter() - start))
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return {"build_s": build, "first_batch_s": first, "images_per_s": steady, "peak_rss_gb": rss_gb}
 

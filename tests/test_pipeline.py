@@ -40,6 +40,9 @@ def test_saliency_files_hold_one_finite_map_per_test_image(local_run):
         for fold in FOLDS:
             model = local_run / f"results/models/{backbone}/fold{fold}/model.h5"
             digest = hashlib.sha256(model.read_bytes()).hexdigest()
+            predicted = pd.read_csv(
+                local_run / f"results/models/{backbone}/fold{fold}/predictions.csv"
+            ).set_index("image_id")["hc_pred_px"]
             for analyzer in ANALYZERS:
                 with h5py.File(
                     local_run / f"results/saliency/{backbone}/fold{fold}/{analyzer}.h5"
@@ -50,15 +53,32 @@ def test_saliency_files_hold_one_finite_map_per_test_image(local_run):
                     assert maps.shape == (len(ids), CONFIG["image_size"], CONFIG["image_size"])
                     assert np.isfinite(maps).all()
                     assert h5.attrs["model_sha256"] == digest
+                    np.testing.assert_allclose(h5["hc_pred_px"][:], predicted[ids], rtol=1e-12)
                     assert h5.attrs["analyzer"] == analyzer and h5.attrs["fold"] == fold
                     assert "innvestigate" in json.loads(h5.attrs["versions"])
 
 
 def shards(run):
+    files = sorted((run / "results" / "perturbation").glob("*/fold*/*/shard*.csv"))
     return pd.concat(
-        [pd.read_csv(f) for f in sorted((run / "results" / "perturbation").rglob("shard*.csv"))],
-        ignore_index=True,
+        [pd.read_csv(f) for f in files if f.parent.name != "random_order"], ignore_index=True
     )
+
+
+def test_every_analyzer_shares_one_random_order_baseline(local_run):
+    rows = shards(local_run)
+    random = rows[rows["order"] == "random"].set_index(
+        ["backbone", "fold", "analyzer", "image_id", "repeat", "step"]
+    )["error_px"]
+    by_analyzer = random.unstack("analyzer")
+    assert list(by_analyzer.columns) == sorted(ANALYZERS)
+    assert len(by_analyzer) == len(BACKBONES) * CONFIG["dataset"]["n_images"] * (
+        CONFIG["perturbation"]["random_repeats"] * (K + 1)
+    )
+    for analyzer in ANALYZERS:
+        np.testing.assert_array_equal(by_analyzer[analyzer], by_analyzer[ANALYZERS[0]])
+    # Not a constant: perturbing random regions moves the prediction.
+    assert random.groupby(level="step").mean().iloc[1:].std() > 0
 
 
 def test_shards_have_every_step_of_every_run(local_run):

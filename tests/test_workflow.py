@@ -1,6 +1,7 @@
 """The Snakemake workflow: config validation, dry runs, and the data stage for real."""
 
 import csv
+import re
 
 import h5py
 import pytest
@@ -12,6 +13,24 @@ def test_dry_run_builds_the_dag(name, tmp_path):
     result = run_snakemake(tmp_path, REPO / "config" / name, "-n", "--cores", "2")
     assert "ingest" in result.stdout
     assert "split" in result.stdout
+
+
+def test_shards_follow_the_explained_images_and_images_per_job(tmp_path):
+    # HC18's 999 scans in 5 folds (200 test images, 199 in the last): 20 explained per fold.
+    config = write_config(
+        tmp_path / "c.yaml",
+        base="hc18.yaml",
+        saliency={"max_images_per_fold": 20},
+        perturbation={"images_per_job": 7},
+    )
+    result = run_snakemake(tmp_path, config, "-n", "results/aopc_table.csv")
+    counts = dict(re.findall(r"^(perturb|random_order|saliency)\s+(\d+)$", result.stdout, re.M))
+    shards = 3  # ceil(20 / 7)
+    assert counts == {
+        "saliency": str(5 * 2 * 9),
+        "random_order": str(5 * 2 * shards),
+        "perturb": str(5 * 2 * 9 * shards),
+    }
 
 
 @pytest.mark.parametrize(

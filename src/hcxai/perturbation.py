@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,11 +26,13 @@ from hcxai.data import load_dataset, network_input
 from hcxai.io import InputError, atomic_output
 from hcxai.models import read_model_attributes
 from hcxai.saliency import read_saliency, sha256
+from hcxai.splits import fold_ids
 
 log = logging.getLogger(__name__)
 
 ORDERS = ("morf", "lerf", "random")
 SHARD_COLUMNS = ["backbone", "fold", "analyzer", "image_id", "order", "repeat", "step", "error_px"]
+RANDOM_ORDER_COLUMNS = [c for c in SHARD_COLUMNS if c != "analyzer"]
 PREDICT_BATCH = 256
 
 
@@ -209,6 +211,99 @@ def perturbation_curves(
     return curves, len(variants)
 
 
+def _load_inputs(
+    model_path: str, dataset_path: str, ids: list[str], settings: Settings
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Network inputs and true HC of `ids`, and the model's HC scale; checks the grid."""
+    attributes = read_model_attributes(model_path)
+    data = load_dataset(dataset_path)
+    size = data.images.shape[-1]
+    settings.check(size)
+    if int(attributes["image_size"]) != size:
+        raise InputError(
+            f"{model_path} takes {attributes['image_size']} px images but {dataset_path} "
+            f"holds {size} px; rerun training for this image_size"
+        )
+    index = data.index_of(ids)
+    scale = float(attributes["hc_scale_px"])
+    return network_input(data.images[index]), data.hc_px[index], scale
+
+
+def _curve_rows(
+    model_path: str,
+    scale: float,
+    x: np.ndarray,
+    true: np.ndarray,
+    maps: np.ndarray | None,
+    ids: list[str],
+    settings: Settings,
+    threads: int,
+    label: str,
+) -> list[tuple[str, str, int, int, float]]:
+    """(image_id, order, repeat, step, error_px) rows of every run; the model is loaded once."""
+    from hcxai.models import configure_tensorflow, load_model
+
+    configure_tensorflow(threads, seed=0)
+    model, _ = load_model(model_path)
+
+    def predict_hc_px(batch: np.ndarray) -> np.ndarray:
+        return model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)[:, 0] * scale
+
+    if maps is None:  # random orders only: relevance plays no part
+        maps = np.zeros(x.shape[:3], dtype=np.float32)
+    start = time.perf_counter()
+    curves, passes = perturbation_curves(predict_hc_px, x, true, maps, ids, settings)
+    seconds = time.perf_counter() - start
+    log.info(
+        "%s: %d images x %d runs x %d steps (%d regions): %d forward passes in %.1f s "
+        "(%.0f images/s)",
+        label,
+        len(ids),
+        len(settings.runs()),
+        settings.steps,
+        (x.shape[1] // settings.subwindow) ** 2,
+        passes,
+        seconds,
+        passes / seconds,
+    )
+    return [
+        (image_id, order, repeat, step, float(error))
+        for image_id, order, repeat, errors in curves
+        for step, error in enumerate(errors)
+    ]
+
+
+def run_random_order_shard(
+    model_path: str,
+    dataset_path: str,
+    splits_path: str,
+    out_path: str,
+    backbone: str,
+    fold: int,
+    shard: int,
+    images_per_job: int,
+    max_images: int | None,
+    settings: Settings,
+    threads: int = 1,
+) -> None:
+    """The random-order baseline of one shard, written once and shared by every analyzer.
+
+    A random ranking ignores the saliency map, and the noise depends only on
+    the image, so its curves are the same for every analyzer: computing them
+    per analyzer would repeat `random_repeats` runs of forward passes each time.
+    """
+    test_ids = fold_ids(pd.read_csv(splits_path), fold, "test")[:max_images]
+    ids = shard_image_ids(test_ids, shard, images_per_job)
+    x, true, scale = _load_inputs(model_path, dataset_path, ids, settings)
+    random_only = replace(settings, orders=("random",))
+    label = f"{backbone} random order fold {fold} shard {shard}"
+    rows = _curve_rows(model_path, scale, x, true, None, ids, random_only, threads, label)
+    with atomic_output(out_path) as tmp:
+        pd.DataFrame([(backbone, fold, *row) for row in rows], columns=RANDOM_ORDER_COLUMNS).to_csv(
+            tmp, index=False
+        )
+
+
 def run_shard(
     model_path: str,
     saliency_path: str,
@@ -219,63 +314,43 @@ def run_shard(
     analyzer: str,
     shard: int,
     images_per_job: int,
-    max_images: int | None,
     settings: Settings,
+    random_order_path: str | None = None,
     threads: int = 1,
 ) -> None:
-    """Perturb one shard of a fold's test images for one analyzer; write its error rows."""
+    """Perturb one shard of a fold's explained test images for one analyzer; write its rows.
+
+    The analyzer's own orders (morf, lerf) are computed here; the random-order
+    rows come from the shard's shared baseline file (`run_random_order_shard`).
+    """
     maps_file = read_saliency(saliency_path)
-    model_hash = sha256(model_path)
-    if maps_file.attributes["model_sha256"] != model_hash:
+    if maps_file.attributes["model_sha256"] != sha256(model_path):
         raise InputError(
             f"{saliency_path} was computed from another model than {model_path} (SHA-256 "
             "differs); rerun its saliency job"
         )
-    attributes = read_model_attributes(model_path)
-    data = load_dataset(dataset_path)
-    size = data.images.shape[-1]
-    n_regions = settings.check(size)
-    if maps_file.maps.shape[-1] != size or int(attributes["image_size"]) != size:
-        raise InputError(f"{saliency_path} and {model_path} do not match the {size} px data set")
-    test_ids = maps_file.image_ids[:max_images] if max_images else maps_file.image_ids
-    ids = shard_image_ids(test_ids, shard, images_per_job)
+    ids = shard_image_ids(maps_file.image_ids, shard, images_per_job)
+    x, true, scale = _load_inputs(model_path, dataset_path, ids, settings)
+    if maps_file.maps.shape[-1] != x.shape[1]:
+        raise InputError(f"{saliency_path} does not match the {x.shape[1]} px data set")
     position = {image_id: k for k, image_id in enumerate(maps_file.image_ids)}
     maps = maps_file.maps[[position[i] for i in ids]]
-    index = data.index_of(ids)
-    x = network_input(data.images[index])
-    true = data.hc_px[index]
-
-    from hcxai.models import configure_tensorflow, load_model
-
-    configure_tensorflow(threads, seed=0)
-    model, _ = load_model(model_path)
-    scale = float(attributes["hc_scale_px"])
-
-    def predict_hc_px(batch: np.ndarray) -> np.ndarray:
-        return model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)[:, 0] * scale
-
-    start = time.perf_counter()
-    curves, passes = perturbation_curves(predict_hc_px, x, true, maps, ids, settings)
-    seconds = time.perf_counter() - start
-    rows = [
-        (backbone, fold, analyzer, image_id, order, repeat, step, float(error))
-        for image_id, order, repeat, errors in curves
-        for step, error in enumerate(errors)
-    ]
+    own = replace(settings, orders=tuple(o for o in settings.orders if o != "random"))
+    label = f"{backbone} {analyzer} fold {fold} shard {shard}"
+    rows = _curve_rows(model_path, scale, x, true, maps, ids, own, threads, label)
+    shard_rows = pd.DataFrame(rows, columns=SHARD_COLUMNS[3:])
+    if "random" in settings.orders:
+        if not random_order_path:
+            raise InputError("perturbation.orders has random but no random-order file was given")
+        baseline = pd.read_csv(random_order_path, dtype={"image_id": str})
+        if sorted(set(baseline["image_id"])) != sorted(ids):
+            raise InputError(
+                f"{random_order_path} covers other images than shard {shard} of {saliency_path}; "
+                "rerun both with the same splits and perturbation settings"
+            )
+        shard_rows = pd.concat([shard_rows, baseline[SHARD_COLUMNS[3:]]], ignore_index=True)
+    shard_rows.insert(0, "analyzer", analyzer)
+    shard_rows.insert(0, "fold", fold)
+    shard_rows.insert(0, "backbone", backbone)
     with atomic_output(out_path) as tmp:
-        pd.DataFrame(rows, columns=SHARD_COLUMNS).to_csv(tmp, index=False)
-    log.info(
-        "%s %s fold %d shard %d: %d images x %d runs x %d steps (%d regions): "
-        "%d forward passes in %.1f s (%.0f images/s)",
-        backbone,
-        analyzer,
-        fold,
-        shard,
-        len(ids),
-        len(settings.runs()),
-        settings.steps,
-        n_regions,
-        passes,
-        seconds,
-        passes / seconds,
-    )
+        shard_rows[SHARD_COLUMNS].to_csv(tmp, index=False)

@@ -89,13 +89,14 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     coarse = ndimage.gaussian_filter(rng.standard_normal(coarse_shape), 1.0)
     field = ndimage.zoom(coarse, (shape[0] / coarse_shape[0], shape[1] / coarse_shape[1]), order=1)
     field = field[: shape[0], : shape[1]]
-    return field / (np.abs(field).max() + 1e-12)
+    return (field / (np.abs(field).max() + 1e-12)).astype(np.float32)
 
 
 def render(spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
     """Render one scan as a (540, 800) uint8 array."""
     e = spec.ellipse
-    rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)
+    # float32 throughout: half the memory traffic of float64, the same picture.
+    rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
 
     # Fan-shaped field of view from a probe above the frame.
     apex_x, apex_y = WIDTH / 2 + rng.uniform(-20, 20), rng.uniform(-120, -60)
@@ -157,10 +158,10 @@ def render(spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
 
     # Time-gain compensation, lateral gain, speckle and a mild blur.
     gain = 0.85 + 0.25 * _smooth_noise(rng, (HEIGHT, WIDTH), 60) - 0.25 * depth / depth.max()
-    speckle_field = ndimage.gaussian_filter(
-        rng.standard_normal((HEIGHT, WIDTH)), 0.8
-    ) + 1j * ndimage.gaussian_filter(rng.standard_normal((HEIGHT, WIDTH)), 0.8)
-    speckle = np.abs(speckle_field)
+    speckle = np.hypot(
+        ndimage.gaussian_filter(rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32), 0.8),
+        ndimage.gaussian_filter(rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32), 0.8),
+    )
     speckle /= speckle.mean()
     image = ndimage.gaussian_filter(image * gain * speckle, 0.7)
     image = np.where(fan, image, 0.0)

@@ -159,38 +159,41 @@ class Explainer:
         memory_budget_mb: int = 2048,
         data_range: tuple[float, float] | None = None,
     ) -> None:
+        self.spec = spec
+        self.attributes = read_model_attributes(model_path)
+        self.data_range = data_range
+        self.model = self._analyzer = None
+        self.build_seconds = 0.0
+        self.rows_per_pass = 0
+        if spec.name == "random":  # a seeded map: no model, no TensorFlow
+            return
         import tensorflow as tf
 
         tf.compat.v1.disable_eager_execution()
         import innvestigate
 
-        self.spec = spec
-        self.attributes = read_model_attributes(model_path)
         tf.keras.backend.clear_session()  # one analyzer, one graph
         start = time.perf_counter()
-        self.model = tf.keras.models.load_model(model_path, compile=False)
-        self._analyzer = None
-        if spec.name != "random":
-            kwargs: dict[str, Any] = {}
-            method = spec.method
-            if spec.name == "gradient":
-                kwargs["postprocess"] = spec.params["postprocess"]
-            elif spec.name == "smoothgrad":
-                method, kwargs = "gradient", {"postprocess": spec.params["postprocess"]}
-            elif spec.name == "integrated_gradients":
-                method = "gradient"
-            elif spec.name == "deep_taylor":
-                if data_range is None:
-                    raise ValueError("deep_taylor needs the data range of the normalised input")
-                kwargs = {"low": float(data_range[0]), "high": float(data_range[1])}
-            elif spec.name == "lrp" and "epsilon" in spec.params:
-                kwargs["epsilon"] = spec.params["epsilon"]
-            with _fast_graph_construction():
-                self._analyzer = innvestigate.create_analyzer(method, self.model, **kwargs)
-                self._analyzer.create_analyzer_model()
+        self.model = model = tf.keras.models.load_model(model_path, compile=False)
+        kwargs: dict[str, Any] = {}
+        method = spec.method
+        if spec.name == "gradient":
+            kwargs["postprocess"] = spec.params["postprocess"]
+        elif spec.name == "smoothgrad":
+            method, kwargs = "gradient", {"postprocess": spec.params["postprocess"]}
+        elif spec.name == "integrated_gradients":
+            method = "gradient"
+        elif spec.name == "deep_taylor":
+            if data_range is None:
+                raise ValueError("deep_taylor needs the data range of the normalised input")
+            kwargs = {"low": float(data_range[0]), "high": float(data_range[1])}
+        elif spec.name == "lrp" and "epsilon" in spec.params:
+            kwargs["epsilon"] = spec.params["epsilon"]
+        with _fast_graph_construction():
+            self._analyzer = innvestigate.create_analyzer(method, model, **kwargs)
+            self._analyzer.create_analyzer_model()
         self.build_seconds = time.perf_counter() - start
-        self.rows_per_pass = rows_per_pass(self.model, memory_budget_mb)
-        self.data_range = data_range
+        self.rows_per_pass = rows_per_pass(model, memory_budget_mb)
 
     def _analyze_rows(self, rows: np.ndarray) -> np.ndarray:
         assert self._analyzer is not None
@@ -268,10 +271,6 @@ class Explainer:
             )
         return maps
 
-    def predict_hc_px(self, images: np.ndarray) -> np.ndarray:
-        scaled = self.model.predict(network_input(images), batch_size=64, verbose=0)
-        return scaled[:, 0].astype(np.float64) * float(self.attributes["hc_scale_px"])
-
 
 def sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
@@ -291,6 +290,7 @@ def library_versions() -> dict[str, str]:
 
 def compute_saliency(
     model_path: str,
+    predictions_path: str,
     dataset_path: str,
     splits_path: str,
     out_path: str,
@@ -299,11 +299,18 @@ def compute_saliency(
     backbone: str,
     fold: int,
     memory_budget_mb: int,
+    max_images: int | None = None,
     threads: int = 1,
 ) -> None:
-    """Write `results/saliency/{backbone}/fold{fold}/{analyzer}.h5` for the fold's test images."""
+    """Write `results/saliency/{backbone}/fold{fold}/{analyzer}.h5` for the fold's test images.
+
+    `max_images` keeps the first n test images of the fold (a CPU budget; None = all).
+    The predicted HC stored beside the maps is the training stage's
+    (`predictions.csv` of the same model), so both stages report one number.
+    """
     spec = resolve(analyzer, params)
-    configure_tensorflow(threads, seed=0)
+    if spec.name != "random":
+        configure_tensorflow(threads, seed=0)
     attributes = read_model_attributes(model_path)
     data = load_dataset(dataset_path)
     if int(attributes["image_size"]) != data.images.shape[-1]:
@@ -311,7 +318,7 @@ def compute_saliency(
             f"{model_path} takes {attributes['image_size']} px images but {dataset_path} holds "
             f"{data.images.shape[-1]} px; rerun training for this image_size"
         )
-    ids = fold_ids(pd.read_csv(splits_path), fold, "test")
+    ids = fold_ids(pd.read_csv(splits_path), fold, "test")[:max_images]
     index = data.index_of(ids)
     images = data.images[index]
     x_all = network_input(images)
@@ -333,7 +340,7 @@ def compute_saliency(
     log.info(
         "%s: %d maps in %.1f s (%.1f images/s)", analyzer, len(ids), seconds, len(ids) / seconds
     )
-    hc_pred = explainer.predict_hc_px(images)
+    hc_pred = training_predictions(predictions_path, ids)
     size = images.shape[-1]
     recorded = dict(spec.params)
     if spec.name == "deep_taylor":
@@ -366,6 +373,18 @@ def compute_saliency(
                 "images_per_s": len(ids) / seconds,
             }
         )
+
+
+def training_predictions(predictions_path: str, ids: list[str]) -> np.ndarray:
+    """Predicted HC (px) of `ids` from the training stage's predictions.csv."""
+    predictions = pd.read_csv(predictions_path, dtype={"image_id": str}).set_index("image_id")
+    missing = sorted(set(ids) - set(predictions.index))
+    if missing:
+        raise InputError(
+            f"{predictions_path} has no prediction for test image(s) {missing[:5]}; "
+            "rerun the train job of this backbone and fold"
+        )
+    return predictions.loc[ids, "hc_pred_px"].to_numpy(dtype=np.float64)
 
 
 @dataclass(frozen=True)

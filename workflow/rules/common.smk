@@ -132,10 +132,10 @@ def n_dataset_images() -> int:
 HC18_SIZE = 999
 
 
-def perturbed_images(fold: int) -> int:
-    """Test images of a fold that the perturbation covers."""
+def explained_images(fold: int) -> int:
+    """Test images of a fold that get saliency maps, and so are perturbed."""
     n = fold_sizes(n_dataset_images(), config["folds"])[fold]
-    cap = config["perturbation"]["max_images_per_fold"]
+    cap = config["saliency"]["max_images_per_fold"]
     return min(n, cap) if cap else n
 
 
@@ -145,7 +145,7 @@ def shard_files(backbone: str, analyzer: str) -> list[str]:
     return [
         f"results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv"
         for fold in FOLDS
-        for shard in range(-(-perturbed_images(fold) // per_job))
+        for shard in range(-(-explained_images(fold) // per_job))
     ]
 
 

@@ -2,10 +2,40 @@
 
 ANALYZERS = config["analyzers"]
 FIGURE3_ANALYZER = "gradient" if "gradient" in ANALYZERS else ANALYZERS[0]  # as the paper
+RANDOM_ORDER = "results/perturbation/{backbone}/fold{fold}/random_order/shard{shard}.csv"
 
 
 wildcard_constraints:
     shard=r"\d+",
+
+
+rule random_order:
+    input:
+        script=f"{SCRIPTS}/random_order.py",
+        model=f"{MODEL_DIR}/model.h5",
+        dataset=DATASET,
+        splits=SPLITS,
+    output:
+        shard=RANDOM_ORDER,
+    params:
+        python=TF_PYTHON,
+        files=job_files,
+        settings=job_settings(
+            perturbation=config["perturbation"],
+            max_images_per_fold=config["saliency"]["max_images_per_fold"],
+        ),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/perturb/{backbone}/fold{fold}/random_order/shard{shard}.log",
+    benchmark:
+        "results/benchmarks/perturb/{backbone}/fold{fold}/random_order/shard{shard}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    shell:
+        "{params.python} {input.script} --threads {threads} {params.files:q} {params.settings:q} > {log} 2>&1"
 
 
 rule perturb:
@@ -14,6 +44,10 @@ rule perturb:
         model=f"{MODEL_DIR}/model.h5",
         saliency="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
         dataset=DATASET,
+        # The random-order baseline is the same for every analyzer: computed once per shard.
+        random_order=lambda w: (
+            RANDOM_ORDER.format(**w) if "random" in config["perturbation"]["orders"] else []
+        ),
     output:
         shard="results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv",
     params:

@@ -9,6 +9,7 @@ rule saliency:
     input:
         script=f"{SCRIPTS}/saliency.py",
         model=f"{MODEL_DIR}/model.h5",
+        predictions=f"{MODEL_DIR}/predictions.csv",
         dataset=DATASET,
         splits=SPLITS,
     output:
@@ -20,6 +21,7 @@ rule saliency:
         settings=job_settings(
             params=lambda w: config["analyzer_params"].get(w.analyzer, {}),
             memory_budget_mb=config["saliency"]["memory_budget_mb"],
+            max_images_per_fold=config["saliency"]["max_images_per_fold"],
         ),
     threads: 1  # per-job start-up dominates on a CPU: run two jobs side by side instead
     resources:

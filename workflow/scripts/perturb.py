@@ -16,7 +16,7 @@ run_job(
     analyzer=job["wildcards"]["analyzer"],
     shard=int(job["wildcards"]["shard"]),
     images_per_job=job["perturbation"]["images_per_job"],
-    max_images=job["perturbation"]["max_images_per_fold"],
     settings=Settings.from_config(job["perturbation"]),
+    random_order_path=job["input"].get("random_order") or None,
     threads=threads,
 )

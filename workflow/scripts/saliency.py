@@ -8,6 +8,7 @@ run_job(
     None,  # the rule sends stdout and stderr to its log
     compute_saliency,
     model_path=job["input"]["model"],
+    predictions_path=job["input"]["predictions"],
     dataset_path=job["input"]["dataset"],
     splits_path=job["input"]["splits"],
     out_path=job["output"]["maps"],
@@ -16,5 +17,6 @@ run_job(
     backbone=job["wildcards"]["backbone"],
     fold=int(job["wildcards"]["fold"]),
     memory_budget_mb=job["memory_budget_mb"],
+    max_images=job["max_images_per_fold"],
     threads=threads,
 )
