@@ -158,6 +158,7 @@ class Explainer:
         spec: AnalyzerSpec,
         memory_budget_mb: int = 2048,
         data_range: tuple[float, float] | None = None,
+        graph_optimization: bool = True,
     ) -> None:
         self.spec = spec
         self.attributes = read_model_attributes(model_path)
@@ -173,6 +174,11 @@ class Explainer:
         import innvestigate
 
         tf.keras.backend.clear_session()  # one analyzer, one graph
+        # Grappler rewrites the analyzer graph on its first run: ~2 s on ResNet50,
+        # repaid only over many images (saliency.graph_optimization).
+        tf.config.optimizer.set_experimental_options(
+            {"disable_meta_optimizer": not graph_optimization}
+        )
         start = time.perf_counter()
         self.model = model = tf.keras.models.load_model(model_path, compile=False)
         kwargs: dict[str, Any] = {}
@@ -300,6 +306,7 @@ def compute_saliency(
     fold: int,
     memory_budget_mb: int,
     max_images: int | None = None,
+    graph_optimization: bool = True,
     threads: int = 1,
 ) -> None:
     """Write `results/saliency/{backbone}/fold{fold}/{analyzer}.h5` for the fold's test images.
@@ -323,7 +330,11 @@ def compute_saliency(
     images = data.images[index]
     x_all = network_input(images)
     explainer = Explainer(
-        model_path, spec, memory_budget_mb, data_range=(float(x_all.min()), float(x_all.max()))
+        model_path,
+        spec,
+        memory_budget_mb,
+        data_range=(float(x_all.min()), float(x_all.max())),
+        graph_optimization=graph_optimization,
     )
     log.info(
         "%s on %s fold %d: built in %.1f s; %d test images, %d rows per pass",

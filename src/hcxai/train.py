@@ -76,12 +76,10 @@ def train_epoch(
 ) -> float:
     """One pass over (x, y) in seeded random order; the mean training loss.
 
-    `train_on_batch` rather than `fit`: each `fit` call sets up a new input
-    pipeline, which cost 1.7 s per epoch here (VGG16, 200 images at 40 px:
-    5.2 s per epoch with `fit`, 3.5 s without). Every batch has `batch_size`
-    images, the last one topped up from the start of the order, so the train
-    step is traced once: a second batch shape costs another trace (9 s on
-    ResNet50).
+    Every batch has `batch_size` images, the last one topped up from the start
+    of the order, so the train step is traced once: the short last batch of a
+    `fit` call costs a second trace (9 s on ResNet50). Per epoch this loop and
+    `fit` take the same time with one thread (docs/benchmarks.md).
     """
     size = min(batch_size, len(x))
     order = rng.permutation(len(x))

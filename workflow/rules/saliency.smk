@@ -22,6 +22,7 @@ rule saliency:
             params=lambda w: config["analyzer_params"].get(w.analyzer, {}),
             memory_budget_mb=config["saliency"]["memory_budget_mb"],
             max_images_per_fold=config["saliency"]["max_images_per_fold"],
+            graph_optimization=config["saliency"]["graph_optimization"],
         ),
     threads: 1  # per-job start-up dominates on a CPU: run two jobs side by side instead
     resources:

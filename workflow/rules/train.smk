@@ -15,7 +15,7 @@ rule train:
         python=TF_PYTHON,
         files=job_files,
         settings=job_settings(training=training_settings, augment_factor=config["augment_factor"]),
-    threads: 2
+    threads: 1  # on a CPU two 1-thread trainings side by side beat one 2-thread (benchmarks)
     resources:
         gpu=1,
         mem_mb=8000,

@@ -18,5 +18,6 @@ run_job(
     fold=int(job["wildcards"]["fold"]),
     memory_budget_mb=job["memory_budget_mb"],
     max_images=job["max_images_per_fold"],
+    graph_optimization=job["graph_optimization"],
     threads=threads,
 )

@@ -106,6 +106,21 @@ def test_chunks_give_the_same_maps_as_one_pass(tiny_model, images, name, params)
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("name", ["gradient", "lrp"])
+def test_graph_optimization_does_not_change_the_maps(tiny_model, images, name):
+    x = network_input(images)
+    maps = {
+        optimize: Explainer(
+            tiny_model,
+            resolve(name),
+            data_range=(float(x.min()), float(x.max())),
+            graph_optimization=optimize,
+        ).explain(images, IDS)
+        for optimize in (True, False)
+    }
+    np.testing.assert_allclose(maps[False], maps[True], rtol=1e-5, atol=1e-8)
+
+
 def test_integrated_gradients_works_on_resnet50(tmp_path, images):
     model = build_model("resnet50", SIZE)
     model.get_layer("hc").set_weights([np.full((2048, 1), 1e-3, np.float32), np.zeros(1)])
