@@ -129,7 +129,7 @@ def plot_best_worst(
 ) -> None:
     """Paper Fig. 5: one analyzer's maps of the n best and n worst predicted test images."""
     figure, axes = plt.subplots(
-        len(maps), 2 * n, figsize=(2.0 * 2 * n, 2.3 * len(maps)), squeeze=False
+        len(maps), 2 * n, figsize=(2.0 * 2 * n, 2.6 * len(maps)), squeeze=False
     )
     for row_axes, (backbone, files) in zip(axes, maps.items(), strict=True):
         entries = [
@@ -148,7 +148,12 @@ def plot_best_worst(
                 f"Reg-{backbone} {label}: |err| {error:.0f} px\n"
                 f"P {found.hc_pred_px[k]:.0f} T {found.hc_true_px[k]:.0f}",
             )
-    figure.suptitle(f"{analyzer}: best (left) and worst (right) predicted test images", fontsize=9)
+    explained = {sum(len(f.image_ids) for f in files) for files in maps.values()}
+    figure.suptitle(
+        f"{analyzer}: best (left) and worst (right) predicted of the "
+        f"{'/'.join(map(str, sorted(explained)))} explained test images per backbone",
+        fontsize=9,
+    )
     figure.tight_layout()
     save(figure, path)
 
@@ -201,7 +206,7 @@ def plot_perturbation_process(
     n = len(steps)
     columns = min(n, 8)
     rows = -(-n // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 2.1 * rows), squeeze=False)
     for k, axis in enumerate(axes.flat):
         axis.axis("off")
         if k >= n:
