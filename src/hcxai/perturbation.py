@@ -213,8 +213,8 @@ def perturbation_curves(
 
 def _load_inputs(
     model_path: str, dataset_path: str, ids: list[str], settings: Settings
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Network inputs and true HC of `ids`, and the model's HC scale; checks the grid."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Network inputs and true HC of `ids`; checks the grid and the model's input size."""
     attributes = read_model_attributes(model_path)
     data = load_dataset(dataset_path)
     size = data.images.shape[-1]
@@ -225,13 +225,11 @@ def _load_inputs(
             f"holds {size} px; rerun training for this image_size"
         )
     index = data.index_of(ids)
-    scale = float(attributes["hc_scale_px"])
-    return network_input(data.images[index]), data.hc_px[index], scale
+    return network_input(data.images[index]), data.hc_px[index]
 
 
 def _curve_rows(
     model_path: str,
-    scale: float,
     x: np.ndarray,
     true: np.ndarray,
     maps: np.ndarray | None,
@@ -244,7 +242,8 @@ def _curve_rows(
     from hcxai.models import configure_tensorflow, load_model
 
     configure_tensorflow(threads, seed=0)
-    model, _ = load_model(model_path)
+    model, attributes = load_model(model_path)
+    scale = float(attributes["hc_scale_px"])
 
     def predict_hc_px(batch: np.ndarray) -> np.ndarray:
         return model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)[:, 0] * scale
@@ -294,10 +293,10 @@ def run_random_order_shard(
     """
     test_ids = fold_ids(pd.read_csv(splits_path), fold, "test")[:max_images]
     ids = shard_image_ids(test_ids, shard, images_per_job)
-    x, true, scale = _load_inputs(model_path, dataset_path, ids, settings)
+    x, true = _load_inputs(model_path, dataset_path, ids, settings)
     random_only = replace(settings, orders=("random",))
     label = f"{backbone} random order fold {fold} shard {shard}"
-    rows = _curve_rows(model_path, scale, x, true, None, ids, random_only, threads, label)
+    rows = _curve_rows(model_path, x, true, None, ids, random_only, threads, label)
     with atomic_output(out_path) as tmp:
         pd.DataFrame([(backbone, fold, *row) for row in rows], columns=RANDOM_ORDER_COLUMNS).to_csv(
             tmp, index=False
@@ -330,14 +329,14 @@ def run_shard(
             "differs); rerun its saliency job"
         )
     ids = shard_image_ids(maps_file.image_ids, shard, images_per_job)
-    x, true, scale = _load_inputs(model_path, dataset_path, ids, settings)
+    x, true = _load_inputs(model_path, dataset_path, ids, settings)
     if maps_file.maps.shape[-1] != x.shape[1]:
         raise InputError(f"{saliency_path} does not match the {x.shape[1]} px data set")
     position = {image_id: k for k, image_id in enumerate(maps_file.image_ids)}
     maps = maps_file.maps[[position[i] for i in ids]]
     own = replace(settings, orders=tuple(o for o in settings.orders if o != "random"))
     label = f"{backbone} {analyzer} fold {fold} shard {shard}"
-    rows = _curve_rows(model_path, scale, x, true, maps, ids, own, threads, label)
+    rows = _curve_rows(model_path, x, true, maps, ids, own, threads, label)
     shard_rows = pd.DataFrame(rows, columns=SHARD_COLUMNS[3:])
     if "random" in settings.orders:
         if not random_order_path:

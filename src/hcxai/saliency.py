@@ -63,8 +63,12 @@ ANALYZERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 PAPER_ORDER = list(ANALYZERS)
 POSTPROCESS = (None, "abs", "square")
-# Forward activations, their gradients and temporaries: bytes per activation value.
-BYTES_PER_ACTIVATION = 4 * 3
+# Peak memory per input row, as bytes per activation value summed over all layers.
+# Calibrated on raw iNNvestigate SmoothGrad at 128 px (256 rows): VGG16 used
+# 19-29 MB per row, ResNet50 28 MB (its BatchNorm/add outputs are not all live
+# at once); 6 B gives 28 and 69 MB. (12 B made ResNet50 run 14-row passes and
+# 5-27% slower than one pass; docs/benchmarks.md.)
+BYTES_PER_ACTIVATION = 6
 
 
 @dataclass(frozen=True)
