@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -206,12 +207,12 @@ class Explainer:
         self.rows_per_pass = rows_per_pass(model, memory_budget_mb)
 
     def _analyze_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Equal passes of at most `rows_per_pass` rows: 32 rows, 29 at most, go as 16 + 16."""
         assert self._analyzer is not None
+        passes = -(-len(rows) // self.rows_per_pass)
+        bounds = np.linspace(0, len(rows), passes + 1).round().astype(int)
         return np.concatenate(
-            [
-                self._analyzer.analyze(rows[i : i + self.rows_per_pass])
-                for i in range(0, len(rows), self.rows_per_pass)
-            ]
+            [self._analyzer.analyze(rows[a:b]) for a, b in itertools.pairwise(bounds)]
         )
 
     def _augmented(self, count: int, n: int, rows_of: Any, reduce: Any) -> np.ndarray:
