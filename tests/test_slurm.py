@@ -32,13 +32,14 @@ TEST_CLUSTER_ARGS = [
     "5",
     "--jobs",
     "4",
+    # The local run's thread counts: the same threads give the same float results.
     "--set-resources",
-    "train:cpus_per_task=2",
+    "train:cpus_per_task=1",
     "train:mem_mb=6000",
     "saliency:cpus_per_task=1",
     "saliency:mem_mb=4000",
     "--set-threads",
-    "train=2",
+    "train=1",
     "saliency=1",
 ]
 
