@@ -64,12 +64,19 @@ ANALYZERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 PAPER_ORDER = list(ANALYZERS)
 POSTPROCESS = (None, "abs", "square")
-# Peak memory per input row, as bytes per activation value summed over all layers.
-# Calibrated on raw iNNvestigate SmoothGrad at 128 px (256 rows): VGG16 used
-# 19-29 MB per row, ResNet50 28 MB (its BatchNorm/add outputs are not all live
-# at once); 6 B gives 28 and 69 MB. (12 B made ResNet50 run 14-row passes and
-# 5-27% slower than one pass; docs/benchmarks.md.)
-BYTES_PER_ACTIVATION = 6
+# Peak memory per input row, as bytes per kept activation value. LRP and Deep
+# Taylor rules read every layer's input and output, so they keep all of them;
+# a gradient's backward pass does not keep the outputs of `GRADIENT_TRANSIENT`
+# layers (inference-mode BatchNorm is a per-channel affine map, Add passes the
+# gradient on), which TensorFlow frees once the next layer has read them.
+# Calibrated at 128 px on the peak RSS of raw iNNvestigate against hcxai
+# (docs/benchmarks.md): VGG16 gradients 19-29 MB per row, ResNet50 gradients
+# 16-28 MB, ResNet50 LRP 74 MB and Deep Taylor 59 MB; 7 B gives 33, 46 and
+# 81 MB. (Counting every output for gradients made ResNet50 run 32 rows as two
+# passes, 4-11% slower than one.)
+BYTES_PER_ACTIVATION = 7
+GRADIENT_TRANSIENT = ("BatchNormalization", "Add")
+RELEVANCE_METHODS = ("deep_taylor", "lrp")
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,13 @@ def resolve(name: str, overrides: dict[str, Any] | None = None) -> AnalyzerSpec:
     return AnalyzerSpec(name, method, params)
 
 
-def rows_per_pass(model: Any, memory_budget_mb: int) -> int:
-    """How many input rows one analyzer pass may hold within `memory_budget_mb`."""
+def rows_per_pass(model: Any, memory_budget_mb: int, analyzer: str) -> int:
+    """How many input rows one pass of `analyzer` may hold within `memory_budget_mb`."""
+    transient = () if analyzer in RELEVANCE_METHODS else GRADIENT_TRANSIENT
     values = 0
     for layer in model.layers:
+        if type(layer).__name__ in transient:
+            continue
         shapes = (
             layer.output_shape if isinstance(layer.output_shape, list) else [layer.output_shape]
         )
@@ -204,7 +214,7 @@ class Explainer:
             self._analyzer = innvestigate.create_analyzer(method, model, **kwargs)
             self._analyzer.create_analyzer_model()
         self.build_seconds = time.perf_counter() - start
-        self.rows_per_pass = rows_per_pass(model, memory_budget_mb)
+        self.rows_per_pass = rows_per_pass(model, memory_budget_mb, spec.name)
 
     def _analyze_rows(self, rows: np.ndarray) -> np.ndarray:
         """Equal passes of at most `rows_per_pass` rows: 32 rows, 29 at most, go as 16 + 16."""

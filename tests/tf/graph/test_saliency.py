@@ -8,7 +8,13 @@ import tensorflow as tf
 from hcxai.data import black_in_network_units, network_input
 from hcxai.io import InputError
 from hcxai.models import build_model, write_model_attributes
-from hcxai.saliency import PAPER_ORDER, Explainer, read_model_attributes, resolve
+from hcxai.saliency import (
+    PAPER_ORDER,
+    Explainer,
+    read_model_attributes,
+    resolve,
+    rows_per_pass,
+)
 
 SIZE = 32
 IDS = [f"{i:03d}_HC" for i in range(5)]
@@ -119,6 +125,14 @@ def test_graph_optimization_does_not_change_the_maps(tiny_model, images, name):
         for optimize in (True, False)
     }
     np.testing.assert_allclose(maps[False], maps[True], rtol=1e-5, atol=1e-8)
+
+
+def test_gradient_passes_hold_more_rows_where_batchnorm_and_add_outputs_are_freed(tiny_model):
+    """LRP keeps every layer output; a gradient pass frees BatchNorm and Add outputs."""
+    resnet = build_model("resnet50", SIZE)
+    plain = tf.keras.models.load_model(tiny_model, compile=False)
+    assert rows_per_pass(resnet, 2048, "gradient") > 1.5 * rows_per_pass(resnet, 2048, "lrp")
+    assert rows_per_pass(plain, 2048, "gradient") == rows_per_pass(plain, 2048, "lrp")
 
 
 def test_integrated_gradients_works_on_resnet50(tmp_path, images):
