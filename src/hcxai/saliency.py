@@ -352,13 +352,14 @@ def compute_saliency(
         graph_optimization=graph_optimization,
     )
     log.info(
-        "%s on %s fold %d: built in %.1f s; %d test images, %d rows per pass",
+        "%s on %s fold %d: %d test images; %s",
         analyzer,
         backbone,
         fold,
-        explainer.build_seconds,
         len(ids),
-        explainer.rows_per_pass,
+        f"built in {explainer.build_seconds:.1f} s, {explainer.rows_per_pass} rows per pass"
+        if explainer.model is not None
+        else "a seeded map, no model",
     )
     start = time.perf_counter()
     maps = explainer.explain(images, ids)
