@@ -71,9 +71,9 @@ POSTPROCESS = (None, "abs", "square")
 # gradient on), which TensorFlow frees once the next layer has read them.
 # Calibrated at 128 px on the peak RSS of raw iNNvestigate against hcxai
 # (docs/benchmarks.md): VGG16 gradients 19-29 MB per row, ResNet50 gradients
-# 16-28 MB, ResNet50 LRP 74 MB and Deep Taylor 59 MB; 7 B gives 33, 46 and
+# 16-28 MB, ResNet50 LRP 70-74 MB and Deep Taylor 60-63 MB; 7 B gives 33, 46 and
 # 81 MB. (Counting every output for gradients made ResNet50 run 32 rows as two
-# passes, 4-11% slower than one.)
+# passes, 6-11% slower than one.)
 BYTES_PER_ACTIVATION = 7
 GRADIENT_TRANSIENT = ("BatchNormalization", "Add")
 RELEVANCE_METHODS = ("deep_taylor", "lrp")
