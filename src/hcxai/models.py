@@ -188,6 +188,16 @@ def read_model_attributes(path: str | Path) -> dict[str, Any]:
     return found
 
 
+def check_image_size(model_path: str | Path, dataset_path: str | Path, image_size: int) -> None:
+    """Refuse a model trained at another image size than the data set it is given."""
+    trained = int(read_model_attributes(model_path)["image_size"])
+    if trained != image_size:
+        raise InputError(
+            f"{model_path} takes {trained} px images but {dataset_path} holds "
+            f"{image_size} px; rerun training for this image_size"
+        )
+
+
 def load_model(path: str | Path) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Load a trained model (without its optimizer) and its hcxai metadata."""
     import tensorflow as tf

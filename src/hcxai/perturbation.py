@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from hcxai.data import load_dataset, network_input
 from hcxai.io import InputError, atomic_output
-from hcxai.models import read_model_attributes
+from hcxai.models import check_image_size
 from hcxai.saliency import read_saliency, sha256
 from hcxai.splits import fold_ids
 
@@ -215,15 +215,10 @@ def _load_inputs(
     model_path: str, dataset_path: str, ids: list[str], settings: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Network inputs and true HC of `ids`; checks the grid and the model's input size."""
-    attributes = read_model_attributes(model_path)
     data = load_dataset(dataset_path)
     size = data.images.shape[-1]
     settings.check(size)
-    if int(attributes["image_size"]) != size:
-        raise InputError(
-            f"{model_path} takes {attributes['image_size']} px images but {dataset_path} "
-            f"holds {size} px; rerun training for this image_size"
-        )
+    check_image_size(model_path, dataset_path, size)
     index = data.index_of(ids)
     return network_input(data.images[index]), data.hc_px[index]
 

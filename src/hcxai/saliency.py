@@ -45,7 +45,7 @@ import pandas as pd
 import hcxai
 from hcxai.data import NORMALISATION_NOTE, black_in_network_units, load_dataset, network_input
 from hcxai.io import InputError, atomic_output
-from hcxai.models import configure_tensorflow, read_model_attributes
+from hcxai.models import check_image_size, configure_tensorflow, read_model_attributes
 from hcxai.splits import fold_ids
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class Explainer:
         graph_optimization: bool = True,
     ) -> None:
         self.spec = spec
-        self.attributes = read_model_attributes(model_path)
+        read_model_attributes(model_path)  # refuse a model that is not ours before any work
         self.data_range = data_range
         self.model = self._analyzer = None
         self.build_seconds = 0.0
@@ -333,13 +333,8 @@ def compute_saliency(
     spec = resolve(analyzer, params)
     if spec.name != "random":
         configure_tensorflow(threads, seed=0)
-    attributes = read_model_attributes(model_path)
     data = load_dataset(dataset_path)
-    if int(attributes["image_size"]) != data.images.shape[-1]:
-        raise InputError(
-            f"{model_path} takes {attributes['image_size']} px images but {dataset_path} holds "
-            f"{data.images.shape[-1]} px; rerun training for this image_size"
-        )
+    check_image_size(model_path, dataset_path, data.images.shape[-1])
     ids = fold_ids(pd.read_csv(splits_path), fold, "test")[:max_images]
     index = data.index_of(ids)
     images = data.images[index]
