@@ -5,13 +5,19 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A config file given with --configfile is the run's whole config: the schema's
+# defaults fill what it leaves out, nothing comes from another file.
+# config/config.yaml (the embedded default) is read only when none is given.
+if not workflow.config_settings.configfiles:
+
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/provenance.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/saliency.smk"

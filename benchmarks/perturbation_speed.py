@@ -55,7 +55,17 @@ def main() -> None:
     maps = rng.standard_normal((args.images, args.size, args.size)).astype(np.float32)
     ids = [f"{i:03d}" for i in range(args.images)]
     true = np.full(args.images, 1.0)
-    settings = Settings(subwindow=args.size // 4, steps=args.steps, orders=("morf",))
+    settings = Settings(
+        subwindow=args.size // 4,
+        steps=args.steps,
+        rank_by="sum",
+        kind="gaussian",
+        mode="add",
+        std=0.3,
+        orders=("morf",),
+        random_repeats=1,
+        seed=2020,
+    )
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)[:, 0]

@@ -36,33 +36,43 @@ RANDOM_ORDER_COLUMNS = [c for c in SHARD_COLUMNS if c != "analyzer"]
 PREDICT_BATCH = 256
 
 
+RANK_BY = ("sum", "abs_sum")
+NOISE_KINDS = ("gaussian", "uniform", "zeros", "mean", "blur")
+NOISE_MODES = ("add", "replace")
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The `perturbation` config block."""
+    """The `perturbation` config block, as validated by the schema.
+
+    No field has a default here: the schema (workflow/schemas/config.schema.yaml)
+    is the one place that holds them, and a job gets the validated block.
+    """
 
     subwindow: int
     steps: int
-    rank_by: str = "sum"
-    kind: str = "gaussian"
-    mode: str = "add"
-    std: float = 0.3
-    orders: tuple[str, ...] = ("morf", "random")
-    random_repeats: int = 5
-    seed: int = 2020
+    rank_by: str
+    kind: str
+    mode: str
+    std: float
+    orders: tuple[str, ...]
+    random_repeats: int
+    seed: int
 
     @staticmethod
     def from_config(block: dict[str, Any]) -> Settings:
-        noise = block.get("noise", {})
+        """From a schema-validated `perturbation` block (every key present)."""
+        noise = block["noise"]
         return Settings(
             subwindow=block["subwindow"],
             steps=block["steps"],
-            rank_by=block.get("rank_by", "sum"),
-            kind=noise.get("kind", "gaussian"),
-            mode=noise.get("mode", "add"),
-            std=noise.get("std", 0.3),
-            orders=tuple(block.get("orders", ("morf", "random"))),
-            random_repeats=block.get("random_repeats", 5),
-            seed=block.get("seed", 2020),
+            rank_by=block["rank_by"],
+            kind=noise["kind"],
+            mode=noise["mode"],
+            std=noise["std"],
+            orders=tuple(block["orders"]),
+            random_repeats=block["random_repeats"],
+            seed=block["seed"],
         )
 
     def check(self, image_size: int) -> int:
@@ -82,6 +92,13 @@ class Settings:
         unknown = set(self.orders) - set(ORDERS)
         if unknown:
             raise InputError(f"perturbation.orders: unknown {sorted(unknown)}; use {ORDERS}")
+        for key, value, allowed in (
+            ("rank_by", self.rank_by, RANK_BY),
+            ("noise.kind", self.kind, NOISE_KINDS),
+            ("noise.mode", self.mode, NOISE_MODES),
+        ):
+            if value not in allowed:
+                raise InputError(f"perturbation.{key} {value!r} is unknown; use one of {allowed}")
         return regions
 
     def runs(self) -> list[tuple[str, int]]:
@@ -93,6 +110,8 @@ class Settings:
 
 def region_scores(maps: np.ndarray, subwindow: int, rank_by: str = "sum") -> np.ndarray:
     """Summed (or summed absolute) relevance per region: (N, s, s) -> (N, regions), row-major."""
+    if rank_by not in RANK_BY:
+        raise InputError(f"perturbation.rank_by {rank_by!r} is unknown; use one of {RANK_BY}")
     n, size, _ = maps.shape
     grid = size // subwindow
     values = np.abs(maps) if rank_by == "abs_sum" else maps
@@ -107,9 +126,10 @@ def ranking(scores: np.ndarray, order: str, rng: np.random.Generator | None = No
     if order == "lerf":
         return np.argsort(scores, kind="stable")
     if order == "random":
-        assert rng is not None
+        if rng is None:
+            raise InputError("the random order needs a random generator (rng)")
         return rng.permutation(len(scores))
-    raise ValueError(f"unknown order {order!r}")
+    raise InputError(f"perturbation.orders: {order!r} is unknown; use one of {ORDERS}")
 
 
 def image_seed(seed: int, image_id: str) -> list[int]:
@@ -132,6 +152,10 @@ def perturbed_image(x: np.ndarray, image_id: str, settings: Settings) -> np.ndar
         else:
             half_width = settings.std * np.sqrt(3.0)  # same sd as the Gaussian
             noise = rng.uniform(-half_width, half_width, gray.shape)
+        if settings.mode not in NOISE_MODES:
+            raise InputError(
+                f"perturbation.noise.mode {settings.mode!r} is unknown; use one of {NOISE_MODES}"
+            )
         out = gray + noise if settings.mode == "add" else noise
     elif settings.kind == "zeros":
         out = np.zeros_like(gray)

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 import hcxai
+from hcxai.canonize import merge_batchnorm
 from hcxai.data import NORMALISATION_NOTE, black_in_network_units, load_dataset, network_input
 from hcxai.io import InputError, atomic_output
 from hcxai.models import check_image_size, configure_tensorflow, read_model_attributes
@@ -55,11 +56,11 @@ ANALYZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "gradient": ("gradient", {"postprocess": "abs"}),
     "smoothgrad": ("smoothgrad", {"noise_scale": 0.1, "augment_by_n": 64, "postprocess": "square"}),
     "deconvnet": ("deconvnet", {}),
-    "deep_taylor": ("deep_taylor.bounded", {}),
+    "deep_taylor": ("deep_taylor.bounded", {"canonize": True}),
     "guided_backprop": ("guided_backprop", {}),
     "input_x_gradient": ("input_t_gradient", {}),
     "integrated_gradients": ("integrated_gradients", {"steps": 64, "reference": "black"}),
-    "lrp": ("lrp.z", {"variant": "lrp.z"}),
+    "lrp": ("lrp.z", {"variant": "lrp.z", "canonize": True}),
     "random": ("random", {"seed": 2020}),
 }
 PAPER_ORDER = list(ANALYZERS)
@@ -109,6 +110,11 @@ def resolve(name: str, overrides: dict[str, Any] | None = None) -> AnalyzerSpec:
     for key in ("augment_by_n", "steps"):
         if key in params and (not isinstance(params[key], int) or params[key] < 1):
             raise InputError(f"analyzer_params.{name}.{key} must be a positive integer")
+    if "canonize" in params and not isinstance(params["canonize"], bool):
+        raise InputError(
+            f"analyzer_params.{name}.canonize must be true (merge BatchNorm into the "
+            "convolutions, LRP as defined) or false (iNNvestigate's own BatchNorm rule)"
+        )
     if name == "smoothgrad" and not params["noise_scale"] >= 0:
         raise InputError("analyzer_params.smoothgrad.noise_scale must be >= 0")
     if name == "integrated_gradients" and params["reference"] not in ("black", "zeros"):
@@ -195,7 +201,10 @@ class Explainer:
             {"disable_meta_optimizer": not graph_optimization}
         )
         start = time.perf_counter()
-        self.model = model = tf.keras.models.load_model(model_path, compile=False)
+        model = tf.keras.models.load_model(model_path, compile=False)
+        if spec.params.get("canonize"):
+            model = merge_batchnorm(model)  # relevance rules as defined; see hcxai.canonize
+        self.model = model
         kwargs: dict[str, Any] = {}
         method = spec.method
         if spec.name == "gradient":
@@ -390,6 +399,9 @@ def compute_saliency(
                 "model_path": str(model_path),
                 "versions": json.dumps(library_versions(), sort_keys=True),
                 "normalisation": NORMALISATION_NOTE,
+                "canonization": "batchnorm merged into convolutions"
+                if spec.params.get("canonize")
+                else "none",
                 "channel_reduction": "sum over the 3 channels",
                 "build_seconds": explainer.build_seconds,
                 "images_per_s": len(ids) / seconds,

@@ -24,6 +24,7 @@ DATA_CSV = f"{DATA_ROOT}/training_set_pixel_size_and_HC.csv"
 IS_PHANTOM = config["dataset"]["source"] == "phantom"
 DATASET = f"resources/dataset_{config['image_size']}.h5"
 SPLITS = "results/splits.csv"
+EFFECTIVE_CONFIG = "results/config.effective.yaml"
 FOLDS = list(range(config["folds"]))
 BACKBONES = config["backbones"]
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
@@ -59,10 +60,17 @@ def tensorflow_python() -> str:
 
 TF_PYTHON = tensorflow_python()
 
+
+
+def analyzer_params(analyzer: str) -> dict:
+    """An analyzer's parameters as its jobs run them: hcxai's defaults + `analyzer_params`."""
+    return resolve(analyzer, config["analyzer_params"].get(analyzer, {})).params
+
+
 # Settings the schema cannot check, checked before any job runs.
 Settings.from_config(config["perturbation"]).check(config["image_size"])
 for analyzer in dict.fromkeys([*config["analyzers"], *config["analyzer_params"]]):
-    resolve(analyzer, config["analyzer_params"].get(analyzer, {}))
+    analyzer_params(analyzer)
 
 
 def dataset_input() -> list[str]:
@@ -152,6 +160,7 @@ def shard_files(backbone: str, analyzer: str) -> list[str]:
 def final_targets() -> list[str]:
     """Everything `rule all` builds."""
     return [
+        EFFECTIVE_CONFIG,
         DATASET,
         SPLITS,
         "results/mae_table.csv",

@@ -17,9 +17,10 @@ rule saliency:
     params:
         python=TF_PYTHON,
         files=job_files,
-        # Only this analyzer's parameters: changing them reruns only its jobs.
+        # This analyzer's full parameters (defaults + overrides), so the params show
+        # what the job really runs; changing them reruns only its jobs.
         settings=job_settings(
-            params=lambda w: config["analyzer_params"].get(w.analyzer, {}),
+            params=lambda w: analyzer_params(w.analyzer),
             memory_budget_mb=config["saliency"]["memory_budget_mb"],
             max_images_per_fold=config["saliency"]["max_images_per_fold"],
             graph_optimization=config["saliency"]["graph_optimization"],

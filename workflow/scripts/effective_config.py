@@ -1,0 +1,11 @@
+"""Rule effective_config: the validated config of this run, for provenance (hcxai.provenance)."""
+
+from hcxai.io import run_job
+from hcxai.provenance import write_effective_config
+
+run_job(
+    snakemake.log[0],
+    write_effective_config,
+    config_json=snakemake.params.config,
+    out_path=snakemake.output[0],
+)
