@@ -33,6 +33,7 @@ ANALYZERS = [
     "lrp",
 ]
 AUGMENT = 8  # SmoothGrad samples and IG steps for both implementations
+RAW_WRAPPERS = ("smoothgrad", "integrated_gradients")  # iNNvestigate augments in-graph
 
 
 def model_file(backbone: str, size: int, folder: Path) -> Path:
@@ -52,8 +53,9 @@ def model_file(backbone: str, size: int, folder: Path) -> Path:
 
 
 def one(kind: str, model_path: str, analyzer: str, images: int, slow: bool) -> dict:
+    from hcxai.analyzers import resolve
     from hcxai.data import network_input
-    from hcxai.saliency import Explainer, _fast_graph_construction, resolve
+    from hcxai.explain import Explainer, fast_graph_construction
 
     size = int(Path(model_path).stem.split("_")[1])
     raw_images = np.random.default_rng(1).integers(0, 256, (images, size, size), dtype=np.uint8)
@@ -80,9 +82,11 @@ def one(kind: str, model_path: str, analyzer: str, images: int, slow: bool) -> d
             kwargs = {"steps": AUGMENT, "reference_inputs": float(x.min())}
         if analyzer == "deep_taylor":
             kwargs = {"low": float(x.min()), "high": float(x.max())}
-        builder = contextlib.nullcontext() if slow else _fast_graph_construction()
+        builder = contextlib.nullcontext() if slow else fast_graph_construction()
         with builder:
-            raw = innvestigate.create_analyzer(spec.method, model, **kwargs)
+            # iNNvestigate's own SmoothGrad and IG, where hcxai runs `gradient` on its samples.
+            method = analyzer if analyzer in RAW_WRAPPERS else spec.method
+            raw = innvestigate.create_analyzer(method, model, **kwargs)
             raw.create_analyzer_model()
         run = lambda: raw.analyze(x)  # noqa: E731
     build = time.perf_counter() - start

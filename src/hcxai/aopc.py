@@ -16,8 +16,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from hcxai.analyzers import PAPER_ORDER
 from hcxai.io import atomic_output
-from hcxai.saliency import PAPER_ORDER
 
 log = logging.getLogger(__name__)
 

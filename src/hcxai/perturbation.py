@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +24,9 @@ from scipy import ndimage
 from hcxai.data import load_dataset, network_input
 from hcxai.io import InputError, atomic_output
 from hcxai.models import check_image_size
-from hcxai.saliency import read_saliency, sha256
+from hcxai.provenance import sha256
+from hcxai.saliency_file import read_saliency
+from hcxai.seeding import image_rng
 from hcxai.splits import fold_ids
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,6 @@ def ranking(scores: np.ndarray, order: str, rng: np.random.Generator | None = No
     raise InputError(f"perturbation.orders: {order!r} is unknown; use one of {ORDERS}")
 
 
-def image_seed(seed: int, image_id: str) -> list[int]:
-    return [seed, zlib.crc32(image_id.encode())]
-
-
 def perturbed_image(x: np.ndarray, image_id: str, settings: Settings) -> np.ndarray:
     """The image (s, s, 3, normalised) with every region perturbed; steps take regions from it.
 
@@ -145,7 +142,7 @@ def perturbed_image(x: np.ndarray, image_id: str, settings: Settings) -> np.ndar
     three channels.
     """
     gray = x[..., 0]
-    rng = np.random.default_rng(image_seed(settings.seed, image_id))
+    rng = image_rng(settings.seed, image_id)
     if settings.kind in ("gaussian", "uniform"):
         if settings.kind == "gaussian":
             noise = rng.normal(0.0, settings.std, gray.shape)
@@ -217,7 +214,7 @@ def perturbation_curves(
     for k, image_id in enumerate(image_ids):
         full = perturbed_image(x[k], image_id, settings)
         for order, repeat in settings.runs():
-            rng = np.random.default_rng([*image_seed(settings.seed, image_id), repeat])
+            rng = image_rng(settings.seed, image_id, repeat)
             regions = ranking(scores[k], order, rng)
             batches.append(perturbation_steps(x[k], full, regions, masks, settings.steps))
             meta.append((k, image_id, order, repeat))

@@ -18,7 +18,7 @@ from hcxai.perturbation import (
     region_masks,
     region_scores,
 )
-from hcxai.saliency import read_saliency
+from hcxai.saliency_file import read_saliency
 
 log = logging.getLogger(__name__)
 

@@ -22,3 +22,11 @@ def test_pinned_versions():
     # innvestigate.__version__ still says 2.0.1 in the 2.1.2 release; trust the metadata.
     assert version("innvestigate") == "2.1.2"
     assert numpy.__version__.startswith("1.26.")
+
+
+def test_lrp_variants_the_config_accepts_exist_in_innvestigate():
+    import innvestigate
+
+    from hcxai.analyzers import LRP_VARIANTS
+
+    assert set(LRP_VARIANTS) <= set(innvestigate.analyzer.analyzers)

@@ -7,7 +7,7 @@ from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
 from hcxai.perturbation import Settings
-from hcxai.saliency import resolve
+from hcxai.analyzers import resolve
 from hcxai.splits import fold_sizes
 
 

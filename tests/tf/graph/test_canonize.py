@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hcxai.analyzers import resolve
 from hcxai.canonize import merge_batchnorm, merged_kernel_and_bias
 from hcxai.data import network_input
+from hcxai.explain import Explainer
 from hcxai.io import InputError
 from hcxai.models import build_model, write_model_attributes
-from hcxai.saliency import Explainer, resolve
 
 SIZE = 32
 IDS = [f"{i:03d}_HC" for i in range(3)]
@@ -116,8 +117,3 @@ def test_a_batchnorm_that_cannot_be_merged_is_refused():
     outputs = tf.keras.layers.Dense(1)(tf.keras.layers.GlobalAveragePooling2D()(x))
     with pytest.raises(InputError, match="canonize: false"):
         merge_batchnorm(tf.keras.Model(inputs, outputs))
-
-
-def test_canonize_must_be_a_boolean():
-    with pytest.raises(InputError, match="canonize must be true"):
-        resolve("lrp", {"canonize": "yes"})
