@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from hcxai.data import network_input
-from hcxai.models import build_model, configure_tensorflow
-from hcxai.perturbation import PREDICT_BATCH, Settings, perturbation_curves
+from hcxai.models import PREDICT_BATCH, build_model, configure_tensorflow
+from hcxai.perturbation import Settings, perturbation_curves
 
 log = logging.getLogger("benchmarks.perturbation_speed")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import h5py
+import numpy as np
 
 from hcxai.io import InputError
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 MIN_IMAGE_SIZE = 32
+# Inference batch (validation, predictions, perturbation): one size everywhere,
+# so the training stage and the perturbation stage predict the same numbers.
+PREDICT_BATCH = 256
 BATCHNORM_MOMENTUM = 0.9
 # Attributes written into model.h5 next to Keras' own.
 ATTR_PREFIX = "hcxai_"
@@ -204,3 +208,9 @@ def load_model(path: str | Path) -> tuple[tf.keras.Model, dict[str, Any]]:
 
     attributes = read_model_attributes(path)
     return tf.keras.models.load_model(path, compile=False), attributes
+
+
+def predict_hc_px(model: tf.keras.Model, x: np.ndarray, hc_scale_px: float) -> np.ndarray:
+    """Predicted HC in px at the original resolution for network inputs `x`."""
+    scaled = model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
+    return scaled[:, 0].astype(np.float64) * hc_scale_px

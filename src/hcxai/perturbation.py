@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 ORDERS = ("morf", "lerf", "random")
 SHARD_COLUMNS = ["backbone", "fold", "analyzer", "image_id", "order", "repeat", "step", "error_px"]
 RANDOM_ORDER_COLUMNS = [c for c in SHARD_COLUMNS if c != "analyzer"]
-PREDICT_BATCH = 256
 
 
 RANK_BY = ("sum", "abs_sum")
@@ -255,19 +254,18 @@ def _curve_rows(
     label: str,
 ) -> list[tuple[str, str, int, int, float]]:
     """(image_id, order, repeat, step, error_px) rows of every run; the model is loaded once."""
-    from hcxai.models import configure_tensorflow, load_model
+    from hcxai.models import configure_tensorflow, load_model, predict_hc_px
 
     configure_tensorflow(threads, seed=0)
     model, attributes = load_model(model_path)
     scale = float(attributes["hc_scale_px"])
 
-    def predict_hc_px(batch: np.ndarray) -> np.ndarray:
-        return model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)[:, 0] * scale
-
     if maps is None:  # random orders only: relevance plays no part
         maps = np.zeros(x.shape[:3], dtype=np.float32)
     start = time.perf_counter()
-    curves, passes = perturbation_curves(predict_hc_px, x, true, maps, ids, settings)
+    curves, passes = perturbation_curves(
+        lambda batch: predict_hc_px(model, batch, scale), x, true, maps, ids, settings
+    )
     seconds = time.perf_counter() - start
     log.info(
         "%s: %d images x %d runs x %d steps (%d regions): %d forward passes in %.1f s "

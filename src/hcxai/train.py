@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,20 @@ import pandas as pd
 
 import hcxai
 from hcxai.augment import augment_batch
-from hcxai.data import HC18_HEIGHT, HC18_WIDTH, NORMALISATION_NOTE, load_dataset, network_input
+from hcxai.data import (
+    HC18_HEIGHT,
+    HC18_WIDTH,
+    NORMALISATION_NOTE,
+    Dataset,
+    load_dataset,
+    network_input,
+)
 from hcxai.io import InputError, atomic_output
 from hcxai.models import (
     build_model,
     check_backbone,
     configure_tensorflow,
+    predict_hc_px,
     resolve_weights,
     write_model_attributes,
 )
@@ -35,7 +44,8 @@ from hcxai.splits import fold_ids
 log = logging.getLogger(__name__)
 
 HUBER_DELTA = 0.05  # in units of the largest training HC: 5% of it
-PREDICT_BATCH = 64  # inference only: larger batches than training are cheaper per image
+LR_SCHEDULES = ("constant", "cosine")
+ROLES = ("train", "val", "test")
 PREDICTION_COLUMNS = ["image_id", "role", "hc_true_px", "hc_pred_px", "abs_err_px", "abs_err_mm"]
 
 
@@ -52,23 +62,23 @@ def make_loss(name: str) -> Any:
     return losses[name]()
 
 
+def learning_rate_schedule_check(training: dict[str, Any]) -> None:
+    if training["lr_schedule"] not in LR_SCHEDULES:
+        raise InputError(
+            f"training.lr_schedule {training['lr_schedule']!r} is unknown; use one of "
+            f"{LR_SCHEDULES}"
+        )
+
+
 def learning_rate(training: dict[str, Any], images_per_epoch: int) -> Any:
     """Adam's step size: constant (the paper's) or cosine decay to 0 over all epochs."""
     import tensorflow as tf
 
-    schedule = training.get("lr_schedule", "constant")
-    if schedule == "constant":
+    learning_rate_schedule_check(training)
+    if training["lr_schedule"] == "constant":
         return training["learning_rate"]
-    if schedule == "cosine":
-        steps = training["epochs"] * -(-images_per_epoch // training["batch_size"])
-        return tf.keras.optimizers.schedules.CosineDecay(training["learning_rate"], steps)
-    raise InputError(f"training.lr_schedule {schedule!r} is unknown; use constant or cosine")
-
-
-def predict_hc_px(model: Any, images: np.ndarray, hc_scale_px: float) -> np.ndarray:
-    """Predicted HC in px at the original resolution for uint8 images."""
-    scaled = model.predict(network_input(images), batch_size=PREDICT_BATCH, verbose=0)
-    return scaled[:, 0].astype(np.float64) * hc_scale_px
+    steps = training["epochs"] * -(-images_per_epoch // training["batch_size"])
+    return tf.keras.optimizers.schedules.CosineDecay(training["learning_rate"], steps)
 
 
 def train_epoch(
@@ -88,81 +98,85 @@ def train_epoch(
     return float(np.mean(losses))
 
 
-def train_fold(
-    dataset_path: str,
-    splits_path: str,
-    backbone: str,
-    fold: int,
-    outputs: dict[str, str],
-    training: dict[str, Any],
-    augment_factor: int,
-    threads: int = 1,
-) -> None:
-    """Train `backbone` on one fold; write model.h5, history.csv, predictions.csv, metrics.json."""
-    make_loss(training["loss"])  # fail on a bad name before any work
+@dataclass(frozen=True)
+class FoldData:
+    """One fold's images (uint8) and targets by role, and the HC scale of its training set."""
+
+    data: Dataset
+    index: dict[str, np.ndarray]  # role -> rows of `data`
+    hc_scale_px: float
+
+    def images(self, role: str) -> np.ndarray:
+        return self.data.images[self.index[role]]
+
+    def hc_px(self, role: str) -> np.ndarray:
+        return self.data.hc_px[self.index[role]]
+
+
+def load_fold(dataset_path: str, splits_path: str, fold: int) -> FoldData:
     data = load_dataset(dataset_path)
-    image_size = data.images.shape[-1]
-    check_backbone(backbone, image_size)
-    resolve_weights(backbone, training["weights"])  # fail before any work
     splits = pd.read_csv(splits_path)
-    index = {role: data.index_of(fold_ids(splits, fold, role)) for role in ("train", "val", "test")}
-    seed = int(training["seed"])
-    configure_tensorflow(threads, seed)
+    index = {role: data.index_of(fold_ids(splits, fold, role)) for role in ROLES}
+    return FoldData(data, index, float(data.hc_px[index["train"]].max()))
+
+
+def compile_model(
+    backbone: str, fold: FoldData, training: dict[str, Any], augment_factor: int
+) -> Any:
+    """The regression network, starting from the mean-HC predictor, compiled with Adam."""
     import tensorflow as tf
 
-    hc_scale_px = float(data.hc_px[index["train"]].max())
-    train_images = data.images[index["train"]]
-    train_target = data.hc_px[index["train"]] / hc_scale_px
-    val_images = data.images[index["val"]]
-    model = build_model(backbone, image_size, training["weights"], training.get("dropout", 0.0))
+    image_size = fold.data.images.shape[-1]
+    model = build_model(backbone, image_size, training["weights"], training["dropout"])
     # Start from the mean-HC predictor: training then only has to learn deviations.
-    model.get_layer("hc").bias.assign([float(train_target.mean())])
+    target_mean = float((fold.hc_px("train") / fold.hc_scale_px).mean())
+    model.get_layer("hc").bias.assign([target_mean])
+    images_per_epoch = len(fold.index["train"]) * augment_factor
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(
-            learning_rate=learning_rate(training, len(train_images) * augment_factor)
-        ),
+        optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate(training, images_per_epoch)),
         loss=make_loss(training["loss"]),
     )
-    log.info(
-        "%s fold %d: %d train (x%d augmented) / %d val / %d test images at %d px, HC scale %.1f px",
-        backbone,
-        fold,
-        len(train_images),
-        augment_factor,
-        len(index["val"]),
-        len(index["test"]),
-        image_size,
-        hc_scale_px,
-    )
+    return model
+
+
+def epoch_inputs(
+    fold: FoldData, augment_factor: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training images plus `augment_factor - 1` augmented copies, and their targets."""
+    images, target = fold.images("train"), fold.hc_px("train") / fold.hc_scale_px
+    image_size = images.shape[-1]
     original_scale = (HC18_WIDTH / image_size, HC18_HEIGHT / image_size)
+    epoch_images, epoch_target = [images], [target]
+    for _ in range(augment_factor - 1):
+        augmented, ratio = augment_batch(
+            images, fold.data.ellipse_resized[fold.index["train"]], rng, original_scale
+        )
+        epoch_images.append(augmented)
+        epoch_target.append(target * ratio)
+    return network_input(np.concatenate(epoch_images)), np.concatenate(epoch_target).astype(
+        np.float32
+    )
+
+
+def fit(
+    model: Any, fold: FoldData, fold_number: int, training: dict[str, Any], augment: int
+) -> tuple[pd.DataFrame, int]:
+    """Epochs until `patience` epochs bring no better val MAE; the best weights are kept.
+
+    Returns the history (loss and val MAE per epoch) and the best epoch.
+    """
+    seed = int(training["seed"])
+    val_x, val_true = network_input(fold.images("val")), fold.hc_px("val")
     best_mae, best_weights, best_epoch, waited = np.inf, model.get_weights(), 0, 0
-    history, seen, train_seconds = [], 0, 0.0
+    history = []
     for epoch in range(1, training["epochs"] + 1):
-        rng = np.random.default_rng([seed, fold, epoch])
-        epoch_images, epoch_target = [train_images], [train_target]
-        for _ in range(augment_factor - 1):
-            augmented, ratio = augment_batch(
-                train_images, data.ellipse_resized[index["train"]], rng, original_scale
-            )
-            epoch_images.append(augmented)
-            epoch_target.append(train_target * ratio)
-        x = network_input(np.concatenate(epoch_images))
-        y = np.concatenate(epoch_target).astype(np.float32)
+        rng = np.random.default_rng([seed, fold_number, epoch])
+        x, y = epoch_inputs(fold, augment, rng)
         start = time.perf_counter()
         loss = train_epoch(model, x, y, training["batch_size"], rng)
         seconds = time.perf_counter() - start
-        seen, train_seconds = seen + len(x), train_seconds + seconds
-        val_pred = predict_hc_px(model, val_images, hc_scale_px)
-        val_mae = float(np.mean(np.abs(val_pred - data.hc_px[index["val"]])))
-        history.append(
-            {
-                "epoch": epoch,
-                "loss": loss,
-                "val_mae_px": val_mae,
-                "seconds": seconds,
-                "images_per_s": len(x) / seconds,
-            }
-        )
+        val_mae = float(np.mean(np.abs(predict_hc_px(model, val_x, fold.hc_scale_px) - val_true)))
+        history.append({"epoch": epoch, "loss": loss, "val_mae_px": val_mae})
         improved = val_mae < best_mae
         if improved:
             best_mae, best_weights, best_epoch, waited = val_mae, model.get_weights(), epoch, 0
@@ -181,45 +195,111 @@ def train_fold(
             log.info("early stop: no val improvement for %d epochs", waited)
             break
     model.set_weights(best_weights)
+    return pd.DataFrame(history), best_epoch
 
+
+def predictions_table(model: Any, fold: FoldData) -> pd.DataFrame:
+    """Predicted HC and errors (px, mm) of every val and test image."""
     rows = []
     for role in ("val", "test"):
-        idx = index[role]
-        pred = predict_hc_px(model, data.images[idx], hc_scale_px)
-        err = np.abs(pred - data.hc_px[idx])
+        idx = fold.index[role]
+        pred = predict_hc_px(model, network_input(fold.images(role)), fold.hc_scale_px)
+        err = np.abs(pred - fold.data.hc_px[idx])
         rows.append(
             pd.DataFrame(
                 {
-                    "image_id": data.image_id[idx],
+                    "image_id": fold.data.image_id[idx],
                     "role": role,
-                    "hc_true_px": data.hc_px[idx],
+                    "hc_true_px": fold.data.hc_px[idx],
                     "hc_pred_px": pred,
                     "abs_err_px": err,
-                    "abs_err_mm": err * data.pixel_size_mm[idx],
+                    "abs_err_mm": err * fold.data.pixel_size_mm[idx],
                 }
             )
         )
-    predictions = pd.concat(rows, ignore_index=True)[PREDICTION_COLUMNS]
+    return pd.concat(rows, ignore_index=True)[PREDICTION_COLUMNS]
+
+
+def fold_metrics(
+    fold: FoldData, predictions: pd.DataFrame, history: pd.DataFrame, best_epoch: int
+) -> dict[str, Any]:
+    """Test MAE and SD (px, mm), the mean-HC baseline, and how training went."""
     test = predictions[predictions["role"] == "test"]
-    baseline_err = np.abs(data.hc_px[index["train"]].mean() - test["hc_true_px"])
-    metrics = {
-        "backbone": backbone,
-        "fold": fold,
-        "image_size": image_size,
-        "n_train": len(index["train"]),
-        "n_val": len(index["val"]),
-        "n_test": len(index["test"]),
-        "augment_factor": augment_factor,
+    baseline_err = np.abs(fold.hc_px("train").mean() - test["hc_true_px"])
+    return {
+        "image_size": int(fold.data.images.shape[-1]),
+        **{f"n_{role}": len(fold.index[role]) for role in ROLES},
         "epochs_run": len(history),
         "best_epoch": best_epoch,
-        "best_val_mae_px": best_mae,
+        "best_val_mae_px": float(history["val_mae_px"].min()),
         "test_mae_px": float(test["abs_err_px"].mean()),
         "test_sd_px": float(test["abs_err_px"].std()),
         "test_mae_mm": float(test["abs_err_mm"].mean()),
         "test_sd_mm": float(test["abs_err_mm"].std()),
         "baseline_mae_px": float(baseline_err.mean()),
-        "train_images_per_s": seen / train_seconds,
-        "hc_scale_px": hc_scale_px,
+        "hc_scale_px": fold.hc_scale_px,
+    }
+
+
+def write_outputs(
+    outputs: dict[str, str], model: Any, tables: dict[str, Any], **attributes: Any
+) -> None:
+    """model.h5 (with hcxai's attributes), history.csv, predictions.csv, metrics.json."""
+    import tensorflow as tf
+
+    with atomic_output(outputs["model"]) as tmp:
+        model.save(tmp, include_optimizer=False)
+        write_model_attributes(
+            tmp,
+            **attributes,
+            normalisation=NORMALISATION_NOTE,
+            hcxai_version=hcxai.__version__,
+            tensorflow_version=tf.__version__,
+        )
+    for key in ("history", "predictions"):
+        with atomic_output(outputs[key]) as tmp:
+            tables[key].to_csv(tmp, index=False)
+    with atomic_output(outputs["metrics"]) as tmp:
+        Path(tmp).write_text(json.dumps(tables["metrics"], indent=2))
+
+
+def train_fold(
+    dataset_path: str,
+    splits_path: str,
+    backbone: str,
+    fold: int,
+    outputs: dict[str, str],
+    training: dict[str, Any],
+    augment_factor: int,
+    threads: int = 1,
+) -> None:
+    """Train `backbone` on one fold; write model.h5, history.csv, predictions.csv, metrics.json."""
+    make_loss(training["loss"])  # fail on a bad name before any work
+    learning_rate_schedule_check(training)
+    data = load_fold(dataset_path, splits_path, fold)
+    image_size = data.data.images.shape[-1]
+    check_backbone(backbone, image_size)
+    resolve_weights(backbone, training["weights"])  # fail before any work
+    configure_tensorflow(threads, int(training["seed"]))
+    model = compile_model(backbone, data, training, augment_factor)
+    log.info(
+        "%s fold %d: %d train (x%d augmented) / %d val / %d test images at %d px, HC scale %.1f px",
+        backbone,
+        fold,
+        len(data.index["train"]),
+        augment_factor,
+        len(data.index["val"]),
+        len(data.index["test"]),
+        image_size,
+        data.hc_scale_px,
+    )
+    history, best_epoch = fit(model, data, fold, training, augment_factor)
+    predictions = predictions_table(model, data)
+    metrics = {
+        "backbone": backbone,
+        "fold": fold,
+        "augment_factor": augment_factor,
+        **fold_metrics(data, predictions, history, best_epoch),
         "training": training,
     }
     log.info(
@@ -232,21 +312,13 @@ def train_fold(
         metrics["test_sd_mm"],
         metrics["baseline_mae_px"],
     )
-
-    with atomic_output(outputs["model"]) as tmp:
-        model.save(tmp, include_optimizer=False)
-        write_model_attributes(
-            tmp,
-            hc_scale_px=hc_scale_px,
-            backbone=backbone,
-            fold=fold,
-            image_size=image_size,
-            normalisation=NORMALISATION_NOTE,
-            hcxai_version=hcxai.__version__,
-            tensorflow_version=tf.__version__,
-        )
-    for key, frame in (("history", pd.DataFrame(history)), ("predictions", predictions)):
-        with atomic_output(outputs[key]) as tmp:
-            frame.to_csv(tmp, index=False)
-    with atomic_output(outputs["metrics"]) as tmp:
-        Path(tmp).write_text(json.dumps(metrics, indent=2))
+    tables = {"history": history, "predictions": predictions, "metrics": metrics}
+    write_outputs(
+        outputs,
+        model,
+        tables,
+        hc_scale_px=data.hc_scale_px,
+        backbone=backbone,
+        fold=fold,
+        image_size=image_size,
+    )

@@ -71,6 +71,7 @@ def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp
         "epochs": 2,
         "batch_size": 4,
         "learning_rate": 1e-3,
+        "lr_schedule": "constant",
         "weights": "none",
         "patience": 2,
         "dropout": 0.0,
@@ -118,8 +119,10 @@ def test_unknown_loss_fails_before_training(tiny_dataset, tmp_path):
         "epochs": 1,
         "batch_size": 4,
         "learning_rate": 1e-3,
+        "lr_schedule": "constant",
         "weights": "none",
         "patience": 1,
+        "dropout": 0.0,
         "seed": 1,
     }
     with pytest.raises(InputError, match=r"training\.loss 'hinge' is unknown"):
