@@ -26,14 +26,13 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from hcxai.data import CSV_NAME, HC18_HEIGHT, HC18_WIDTH, IMAGE_FOLDER
 from hcxai.ellipse import Ellipse, draw_outline, ramanujan_perimeter
 from hcxai.io import atomic_output
 
 log = logging.getLogger(__name__)
 
-WIDTH, HEIGHT = 800, 540
-CSV_NAME = "training_set_pixel_size_and_HC.csv"
-IMAGE_FOLDER = "training_set"
+WIDTH, HEIGHT = HC18_WIDTH, HC18_HEIGHT
 CSV_HEADER = ("filename", "pixel size(mm)", "head circumference (mm)")
 PIXEL_SIZE_RANGE = (0.052, 0.326)
 HC_MM_RANGE = (50.0, 350.0)
@@ -92,80 +91,173 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return (field / (np.abs(field).max() + 1e-12)).astype(np.float32)
 
 
-def render(spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
-    """Render one scan as a (540, 800) uint8 array."""
-    e = spec.ellipse
+# The look of a scan. Ranges (lo, hi) are drawn uniformly per scan; lengths are
+# in pixels, brightness in units of the display range (x DISPLAY_GAIN -> uint8).
+FAN_APEX_JITTER_PX = 20.0  # probe apex: this far left/right of the frame centre
+FAN_APEX_DEPTH_PX = (-120.0, -60.0)  # and this far above the frame
+FAN_HALF_ANGLE_DEG = (40.0, 48.0)
+FAN_DEPTH_MARGIN_PX = 40.0  # the fan reaches this far below the frame
+TISSUE_LEVEL, TISSUE_VARIATION, TISSUE_SCALE_PX = 0.32, 0.10, 25.0
+BRAIN_DARKENING = (0.35, 0.6)  # the hypoechoic brain: tissue x this
+MIDLINE_HALF_WIDTH_PX = (1.0, 2.0)
+MIDLINE_EXTENT = 0.85  # of the semi-major axis
+MIDLINE_GAP_SCALE_PX, MIDLINE_GAP_LEVEL = 6.0, -0.2  # broken where the noise is below the level
+MIDLINE_BRIGHTNESS = (0.25, 0.45)
+PLEXUS_OFFSET = ((0.2, 0.45), (-0.35, 0.35))  # choroid plexus centre, in semi-axes (u, v)
+PLEXUS_SIZE = (0.14, 0.08)  # in semi-axes (u, v)
+PLEXUS_BRIGHTNESS = (0.15, 0.3)
+SKULL_THICKNESS = ((0.015, 0.03), 2.0)  # (fraction of the semi-major axis, + px)
+SKULL_LOBES = (2, 5)  # brightness varies along the skull with this many lobes
+SKULL_ALONG = (0.6, 0.4)  # mean and amplitude of that variation
+SKULL_BASE, SKULL_INCIDENCE, SKULL_INCIDENCE_POWER = 0.25, 0.75, 1.5
+SKULL_BRIGHTNESS = 1.1
+DROPOUTS, DROPOUT_HALF_WIDTH_RAD, DROPOUT_LEVEL = (1, 4), (0.08, 0.3), 0.15
+SHADOWS, SHADOW_HALF_WIDTH_RAD = (1, 3), (0.02, 0.06)
+SHADOW_DARKENING, SHADOW_SMOOTH_PX = (0.3, 0.55), 9
+GAIN_LEVEL, GAIN_LATERAL, GAIN_SCALE_PX, GAIN_DEPTH_LOSS = 0.85, 0.25, 60.0, 0.25
+SPECKLE_SIGMA_PX, BLUR_SIGMA_PX, DISPLAY_GAIN = 0.8, 0.7, 230.0
+
+
+@dataclass(frozen=True)
+class ScanGeometry:
+    """Per-pixel coordinates of one scan: the beam, and the head's ellipse frame."""
+
+    beam_angle: np.ndarray  # angle of the beam through each pixel
+    depth: np.ndarray  # distance from the probe apex
+    half_fan: float
+    fan: np.ndarray  # inside the field of view
+    u: np.ndarray  # ellipse frame: along the major axis
+    v: np.ndarray  # along the minor axis
+    radius: np.ndarray  # normalised: 1 on the outline
+    grad_u: np.ndarray  # gradient of the radius (u, v)
+    grad_v: np.ndarray
+    grad_norm: np.ndarray
+    distance: np.ndarray  # signed distance to the outline (px, negative inside)
+    theta: np.ndarray  # angle along the outline
+
+
+def _geometry(e: Ellipse, rng: np.random.Generator) -> ScanGeometry:
+    """The fan-shaped field of view from a probe above the frame, and the ellipse frame."""
     # float32 throughout: half the memory traffic of float64, the same picture.
     rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-
-    # Fan-shaped field of view from a probe above the frame.
-    apex_x, apex_y = WIDTH / 2 + rng.uniform(-20, 20), rng.uniform(-120, -60)
+    apex_x = WIDTH / 2 + rng.uniform(-FAN_APEX_JITTER_PX, FAN_APEX_JITTER_PX)
+    apex_y = rng.uniform(*FAN_APEX_DEPTH_PX)
     beam_angle = np.arctan2(cols - apex_x, rows - apex_y)
     depth = np.hypot(cols - apex_x, rows - apex_y)
-    half_fan = math.radians(rng.uniform(40, 48))
-    fan = (np.abs(beam_angle) < half_fan) & (depth < HEIGHT - apex_y + 40)
-
-    # Ellipse frame coordinates, normalised radius and signed distance to the outline.
+    half_fan = math.radians(rng.uniform(*FAN_HALF_ANGLE_DEG))
+    fan = (np.abs(beam_angle) < half_fan) & (depth < HEIGHT - apex_y + FAN_DEPTH_MARGIN_PX)
     cos, sin = math.cos(e.angle), math.sin(e.angle)
     u = (cols - e.cx) * cos + (rows - e.cy) * sin
     v = -(cols - e.cx) * sin + (rows - e.cy) * cos
     radius = np.sqrt((u / e.a) ** 2 + (v / e.b) ** 2) + 1e-12
     grad_u, grad_v = u / (e.a**2 * radius), v / (e.b**2 * radius)
     grad_norm = np.hypot(grad_u, grad_v) + 1e-12
-    distance = (radius - 1) / grad_norm
-    theta = np.arctan2(v / e.b, u / e.a)
+    return ScanGeometry(
+        beam_angle,
+        depth,
+        half_fan,
+        fan,
+        u,
+        v,
+        radius,
+        grad_u,
+        grad_v,
+        grad_norm,
+        distance=(radius - 1) / grad_norm,
+        theta=np.arctan2(v / e.b, u / e.a),
+    )
 
-    # Tissue background with slowly varying echogenicity.
-    tissue = 0.32 + 0.10 * _smooth_noise(rng, (HEIGHT, WIDTH), 25)
-    image = tissue.copy()
 
-    # Brain: hypoechoic inside the skull, with a midline echo and choroid plexus.
-    inside = radius < 1
-    image[inside] *= rng.uniform(0.35, 0.6)
-    midline = np.exp(-0.5 * (v / rng.uniform(1.0, 2.0)) ** 2) * (np.abs(u) < 0.85 * e.a)
-    midline *= 0.5 + 0.5 * (_smooth_noise(rng, (HEIGHT, WIDTH), 6) > -0.2)
-    image += rng.uniform(0.25, 0.45) * midline
+def _brain(image: np.ndarray, g: ScanGeometry, e: Ellipse, rng: np.random.Generator) -> None:
+    """Hypoechoic inside the skull, with a broken midline echo and two choroid plexus blobs."""
+    image[g.radius < 1] *= rng.uniform(*BRAIN_DARKENING)
+    midline = np.exp(-0.5 * (g.v / rng.uniform(*MIDLINE_HALF_WIDTH_PX)) ** 2) * (
+        np.abs(g.u) < MIDLINE_EXTENT * e.a
+    )
+    midline *= 0.5 + 0.5 * (
+        _smooth_noise(rng, (HEIGHT, WIDTH), MIDLINE_GAP_SCALE_PX) > MIDLINE_GAP_LEVEL
+    )
+    image += rng.uniform(*MIDLINE_BRIGHTNESS) * midline
     for side in (-1, 1):
-        pu, pv = side * e.a * rng.uniform(0.2, 0.45), e.b * rng.uniform(-0.35, 0.35)
-        blob = ((u - pu) / (0.14 * e.a)) ** 2 + ((v - pv) / (0.08 * e.b)) ** 2
-        image += rng.uniform(0.15, 0.3) * np.exp(-blob)
+        pu = side * e.a * rng.uniform(*PLEXUS_OFFSET[0])
+        pv = e.b * rng.uniform(*PLEXUS_OFFSET[1])
+        blob = ((g.u - pu) / (PLEXUS_SIZE[0] * e.a)) ** 2 + (
+            (g.v - pv) / (PLEXUS_SIZE[1] * e.b)
+        ) ** 2
+        image += rng.uniform(*PLEXUS_BRIGHTNESS) * np.exp(-blob)
 
-    # Skull: thick bright ring, strongest where the beam meets it at right angles.
-    thickness = rng.uniform(0.015, 0.03) * e.a + 2.0
-    ring = np.exp(-0.5 * ((distance + 0.5 * thickness) / thickness) ** 2)
-    normal_x = grad_u * cos - grad_v * sin
-    normal_y = grad_u * sin + grad_v * cos
-    incidence = np.abs((normal_x * np.sin(beam_angle) + normal_y * np.cos(beam_angle)) / grad_norm)
-    along = 0.6 + 0.4 * np.cos(theta * rng.integers(2, 5) + rng.uniform(0, 2 * math.pi))
-    strength = (0.25 + 0.75 * incidence**1.5) * along
-    for _ in range(rng.integers(1, 4)):  # echo dropouts
-        centre, width = rng.uniform(-math.pi, math.pi), rng.uniform(0.08, 0.3)
-        gap = np.abs(np.angle(np.exp(1j * (theta - centre)))) < width
-        strength = np.where(gap, strength * 0.15, strength)
-    image += 1.1 * ring * strength
 
-    # Acoustic shadows: beams that cross the near skull are darker beyond it.
-    near_wall_depth = np.where(np.abs(distance) < thickness, depth, np.inf)
+def _skull(image: np.ndarray, g: ScanGeometry, e: Ellipse, rng: np.random.Generator) -> float:
+    """A thick bright ring, strongest where the beam meets it at right angles, with dropouts.
+
+    Returns the ring's thickness (px), which the acoustic shadows need.
+    """
+    thickness = rng.uniform(*SKULL_THICKNESS[0]) * e.a + SKULL_THICKNESS[1]
+    ring = np.exp(-0.5 * ((g.distance + 0.5 * thickness) / thickness) ** 2)
+    cos, sin = math.cos(e.angle), math.sin(e.angle)
+    normal_x = g.grad_u * cos - g.grad_v * sin
+    normal_y = g.grad_u * sin + g.grad_v * cos
+    incidence = np.abs(
+        (normal_x * np.sin(g.beam_angle) + normal_y * np.cos(g.beam_angle)) / g.grad_norm
+    )
+    lobes = g.theta * rng.integers(*SKULL_LOBES) + rng.uniform(0, 2 * math.pi)
+    along = SKULL_ALONG[0] + SKULL_ALONG[1] * np.cos(lobes)
+    strength = (SKULL_BASE + SKULL_INCIDENCE * incidence**SKULL_INCIDENCE_POWER) * along
+    for _ in range(rng.integers(*DROPOUTS)):
+        centre, width = rng.uniform(-math.pi, math.pi), rng.uniform(*DROPOUT_HALF_WIDTH_RAD)
+        gap = np.abs(np.angle(np.exp(1j * (g.theta - centre)))) < width
+        strength = np.where(gap, strength * DROPOUT_LEVEL, strength)
+    image += SKULL_BRIGHTNESS * ring * strength
+    return thickness
+
+
+def _shadows(
+    image: np.ndarray, g: ScanGeometry, thickness: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Acoustic shadows: beams that cross the near skull are darker beyond it."""
+    near_wall_depth = np.where(np.abs(g.distance) < thickness, g.depth, np.inf)
     shadow = np.zeros_like(image)
-    for _ in range(rng.integers(1, 3)):
-        centre = rng.uniform(-half_fan, half_fan)
-        width = rng.uniform(0.02, 0.06)
-        beam = np.abs(beam_angle - centre) < width
+    for _ in range(rng.integers(*SHADOWS)):
+        centre = rng.uniform(-g.half_fan, g.half_fan)
+        width = rng.uniform(*SHADOW_HALF_WIDTH_RAD)
+        beam = np.abs(g.beam_angle - centre) < width
         crossing = np.min(np.where(beam, near_wall_depth, np.inf))
         if np.isfinite(crossing):
-            shadow = np.maximum(shadow, beam & (depth > crossing + thickness))
-    image *= 1 - rng.uniform(0.3, 0.55) * ndimage.uniform_filter(shadow, 9)
+            shadow = np.maximum(shadow, beam & (g.depth > crossing + thickness))
+    darkening = rng.uniform(*SHADOW_DARKENING)
+    return image * (1 - darkening * ndimage.uniform_filter(shadow, SHADOW_SMOOTH_PX))
 
-    # Time-gain compensation, lateral gain, speckle and a mild blur.
-    gain = 0.85 + 0.25 * _smooth_noise(rng, (HEIGHT, WIDTH), 60) - 0.25 * depth / depth.max()
+
+def _scanner(image: np.ndarray, g: ScanGeometry, rng: np.random.Generator) -> np.ndarray:
+    """Time-gain compensation, lateral gain, speckle, a mild blur, the fan mask; to uint8."""
+    gain = (
+        GAIN_LEVEL
+        + GAIN_LATERAL * _smooth_noise(rng, (HEIGHT, WIDTH), GAIN_SCALE_PX)
+        - GAIN_DEPTH_LOSS * g.depth / g.depth.max()
+    )
     speckle = np.hypot(
-        ndimage.gaussian_filter(rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32), 0.8),
-        ndimage.gaussian_filter(rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32), 0.8),
+        ndimage.gaussian_filter(
+            rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32), SPECKLE_SIGMA_PX
+        ),
+        ndimage.gaussian_filter(
+            rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32), SPECKLE_SIGMA_PX
+        ),
     )
     speckle /= speckle.mean()
-    image = ndimage.gaussian_filter(image * gain * speckle, 0.7)
-    image = np.where(fan, image, 0.0)
-    return np.clip(image * 230, 0, 255).astype(np.uint8)
+    image = ndimage.gaussian_filter(image * gain * speckle, BLUR_SIGMA_PX)
+    image = np.where(g.fan, image, 0.0)
+    return np.clip(image * DISPLAY_GAIN, 0, 255).astype(np.uint8)
+
+
+def render(spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
+    """Render one scan as a (540, 800) uint8 array (the steps draw from `rng` in this order)."""
+    e = spec.ellipse
+    g = _geometry(e, rng)
+    image = TISSUE_LEVEL + TISSUE_VARIATION * _smooth_noise(rng, (HEIGHT, WIDTH), TISSUE_SCALE_PX)
+    _brain(image, g, e, rng)
+    thickness = _skull(image, g, e, rng)
+    image = _shadows(image, g, thickness, rng)
+    return _scanner(image, g, rng)
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:

@@ -8,6 +8,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from hcxai.perturbation import Settings
 from hcxai.analyzers import resolve
+from hcxai.data import CSV_NAME, IMAGE_FOLDER
 from hcxai.splits import fold_sizes
 
 
@@ -20,7 +21,8 @@ os.environ.update(
 )
 
 DATA_ROOT = config["dataset"]["path"]
-DATA_CSV = f"{DATA_ROOT}/training_set_pixel_size_and_HC.csv"
+DATA_CSV = f"{DATA_ROOT}/{CSV_NAME}"
+DATA_IMAGES = f"{DATA_ROOT}/{IMAGE_FOLDER}"
 IS_PHANTOM = config["dataset"]["source"] == "phantom"
 DATASET = f"resources/dataset_{config['image_size']}.h5"
 SPLITS = "results/splits.csv"
