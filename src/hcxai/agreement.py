@@ -64,22 +64,21 @@ def mae_table(predictions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_mae_outputs(
-    prediction_files: list[str],
-    metrics_files: list[str],
-    dataset_path: str,
-    table_path: str,
-    figure_path: str,
-) -> None:
-    """results/mae_table.csv and the agreement figure from every fold's predictions."""
-    from hcxai.figures import plot_hc_agreement
-
+def read_predictions(
+    prediction_files: list[str], metrics_files: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every fold's predictions (with backbone and fold columns) and metrics, in file order."""
     metrics = pd.DataFrame([json.loads(Path(f).read_text()) for f in metrics_files])
     frames = []
     for path, row in zip(prediction_files, metrics.itertuples(), strict=True):
         frame = pd.read_csv(path)
         frames.append(frame.assign(backbone=row.backbone, fold=row.fold))
-    predictions = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), metrics
+
+
+def write_mae_table(prediction_files: list[str], metrics_files: list[str], table_path: str) -> None:
+    """results/mae_table.csv from every fold's predictions."""
+    predictions, metrics = read_predictions(prediction_files, metrics_files)
     table = mae_table(predictions, metrics)
     with atomic_output(table_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
@@ -93,4 +92,3 @@ def write_mae_outputs(
             row.sd_mm,
             row.baseline_mae_px,
         )
-    plot_hc_agreement(predictions[predictions["role"] == "test"], table, figure_path)

@@ -64,11 +64,15 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
     return wide.loc[backbones].reset_index()
 
 
-def write_pair(shard_files: list[str], out_path: str) -> None:
-    """results/aopc/{backbone}/{analyzer}.csv: every image's AOPC for one pair."""
-    per_image = per_image_aopc(pd.concat([pd.read_csv(f) for f in shard_files]))
-    with atomic_output(out_path) as tmp:
-        per_image.to_csv(tmp, index=False)
+def write_pair(shard_files: list[str], aopc_path: str, curves_path: str) -> None:
+    """One backbone x analyzer reduced: every image's AOPC, and its mean curve per step.
+
+    The summary reads these small files only, never the shards again.
+    """
+    shards = pd.concat([pd.read_csv(f) for f in shard_files])
+    for frame, path in ((per_image_aopc(shards), aopc_path), (curves(shards), curves_path)):
+        with atomic_output(path) as tmp:
+            frame.to_csv(tmp, index=False)
 
 
 def curves(shards: pd.DataFrame) -> pd.DataFrame:
@@ -83,21 +87,17 @@ def curves(shards: pd.DataFrame) -> pd.DataFrame:
 
 def write_summary(
     pair_files: list[str],
-    shard_files: list[str],
+    pair_curve_files: list[str],
     aopc_path: str,
     table_path: str,
     curves_path: str,
-    figure_path: str,
 ) -> None:
-    """aopc.csv, aopc_table.csv, perturbation_curves.csv and the Fig. 4 plot."""
-    from hcxai.figures import plot_perturbation_curves
-
+    """aopc.csv, aopc_table.csv (Table 1) and perturbation_curves.csv from the pair files."""
     per_image = pd.concat([pd.read_csv(f) for f in pair_files], ignore_index=True)
     summary = summarise(per_image)
     table = table1(summary)
-    curve_table = curves(pd.concat([pd.read_csv(f) for f in shard_files], ignore_index=True))
+    curve_table = pd.concat([pd.read_csv(f) for f in pair_curve_files], ignore_index=True)
     for frame, path in ((summary, aopc_path), (table, table_path), (curve_table, curves_path)):
         with atomic_output(path) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4f")
     log.info("Table 1 (MoRF AOPC, lower is better):\n%s", table.to_string(index=False))
-    plot_perturbation_curves(curve_table, figure_path)

@@ -32,8 +32,10 @@ from hcxai.splits import fold_ids
 log = logging.getLogger(__name__)
 
 ORDERS = ("morf", "lerf", "random")
-SHARD_COLUMNS = ["backbone", "fold", "analyzer", "image_id", "order", "repeat", "step", "error_px"]
-RANDOM_ORDER_COLUMNS = [c for c in SHARD_COLUMNS if c != "analyzer"]
+# A perturbation curve row; shard files add the job's backbone, fold (and analyzer).
+CURVE_COLUMNS = ["image_id", "order", "repeat", "step", "error_px"]
+SHARD_COLUMNS = ["backbone", "fold", "analyzer", *CURVE_COLUMNS]
+RANDOM_ORDER_COLUMNS = ["backbone", "fold", *CURVE_COLUMNS]
 
 
 RANK_BY = ("sum", "abs_sum")
@@ -178,11 +180,16 @@ def region_masks(size: int, subwindow: int) -> np.ndarray:
     return masks
 
 
+def perturbed_areas(order: np.ndarray, masks: np.ndarray, steps: int) -> np.ndarray:
+    """(K, s, s) booleans: what steps 1..K have perturbed, the first k regions of `order`."""
+    return np.cumsum(masks[order[:steps]], axis=0) > 0
+
+
 def perturbation_steps(
     x: np.ndarray, full: np.ndarray, order: np.ndarray, masks: np.ndarray, steps: int
 ) -> np.ndarray:
     """Images after steps 1..K, (K, s, s, 3): step k perturbs the first k regions of `order`."""
-    cumulative = np.cumsum(masks[order[:steps]], axis=0) > 0
+    cumulative = perturbed_areas(order, masks, steps)
     return np.where(cumulative[..., np.newaxis], full[np.newaxis], x[np.newaxis])
 
 
@@ -200,8 +207,10 @@ def perturbation_curves(
     maps: np.ndarray,
     image_ids: list[str],
     settings: Settings,
-) -> tuple[list[tuple[str, str, int, np.ndarray]], int]:
+) -> tuple[pd.DataFrame, int]:
     """Errors at steps 0..K of every (order, repeat) run of every image, and the pass count.
+
+    The frame has `CURVE_COLUMNS`, a run's steps in order, runs image by image.
 
     All perturbed variants go through `predict_hc_px` in one call (it batches),
     and step 0 is predicted once per image and shared by its runs.
@@ -224,11 +233,13 @@ def perturbation_curves(
     )
     step0 = errors[: len(image_ids)]
     steps = errors[len(image_ids) :].reshape(len(meta), settings.steps)
-    curves = [
-        (image_id, order, repeat, np.concatenate([[step0[k]], steps[j]]))
-        for j, (k, image_id, order, repeat) in enumerate(meta)
-    ]
-    return curves, len(variants)
+    runs = pd.DataFrame(meta, columns=["k", "image_id", "order", "repeat"])
+    points = settings.steps + 1
+    curves = runs.loc[runs.index.repeat(points), ["image_id", "order", "repeat"]].assign(
+        step=np.tile(np.arange(points), len(runs)),
+        error_px=np.column_stack([step0[runs["k"]], steps]).ravel(),
+    )
+    return curves.reset_index(drop=True)[CURVE_COLUMNS], len(variants)
 
 
 def _load_inputs(
@@ -243,7 +254,7 @@ def _load_inputs(
     return network_input(data.images[index]), data.hc_px[index]
 
 
-def _curve_rows(
+def _model_curves(
     model_path: str,
     x: np.ndarray,
     true: np.ndarray,
@@ -252,8 +263,8 @@ def _curve_rows(
     settings: Settings,
     threads: int,
     label: str,
-) -> list[tuple[str, str, int, int, float]]:
-    """(image_id, order, repeat, step, error_px) rows of every run; the model is loaded once."""
+) -> pd.DataFrame:
+    """`perturbation_curves` with the trained model (loaded once); logs the throughput."""
     from hcxai.models import configure_tensorflow, load_model, predict_hc_px
 
     configure_tensorflow(threads, seed=0)
@@ -279,11 +290,7 @@ def _curve_rows(
         seconds,
         passes / seconds,
     )
-    return [
-        (image_id, order, repeat, step, float(error))
-        for image_id, order, repeat, errors in curves
-        for step, error in enumerate(errors)
-    ]
+    return curves
 
 
 def run_random_order_shard(
@@ -310,11 +317,9 @@ def run_random_order_shard(
     x, true = _load_inputs(model_path, dataset_path, ids, settings)
     random_only = replace(settings, orders=("random",))
     label = f"{backbone} random order fold {fold} shard {shard}"
-    rows = _curve_rows(model_path, x, true, None, ids, random_only, threads, label)
+    curves = _model_curves(model_path, x, true, None, ids, random_only, threads, label)
     with atomic_output(out_path) as tmp:
-        pd.DataFrame([(backbone, fold, *row) for row in rows], columns=RANDOM_ORDER_COLUMNS).to_csv(
-            tmp, index=False
-        )
+        curves.assign(backbone=backbone, fold=fold)[RANDOM_ORDER_COLUMNS].to_csv(tmp, index=False)
 
 
 def run_shard(
@@ -350,8 +355,7 @@ def run_shard(
     maps = maps_file.maps[[position[i] for i in ids]]
     own = replace(settings, orders=tuple(o for o in settings.orders if o != "random"))
     label = f"{backbone} {analyzer} fold {fold} shard {shard}"
-    rows = _curve_rows(model_path, x, true, maps, ids, own, threads, label)
-    shard_rows = pd.DataFrame(rows, columns=SHARD_COLUMNS[3:])
+    shard_rows = _model_curves(model_path, x, true, maps, ids, own, threads, label)
     if "random" in settings.orders:
         if not random_order_path:
             raise InputError("perturbation.orders has random but no random-order file was given")
@@ -361,9 +365,7 @@ def run_shard(
                 f"{random_order_path} covers other images than shard {shard} of {saliency_path}; "
                 "rerun both with the same splits and perturbation settings"
             )
-        shard_rows = pd.concat([shard_rows, baseline[SHARD_COLUMNS[3:]]], ignore_index=True)
-    shard_rows.insert(0, "analyzer", analyzer)
-    shard_rows.insert(0, "fold", fold)
-    shard_rows.insert(0, "backbone", backbone)
+        shard_rows = pd.concat([shard_rows, baseline[CURVE_COLUMNS]], ignore_index=True)
+    shard_rows = shard_rows.assign(backbone=backbone, fold=fold, analyzer=analyzer)
     with atomic_output(out_path) as tmp:
         shard_rows[SHARD_COLUMNS].to_csv(tmp, index=False)

@@ -1,4 +1,8 @@
-"""Figures from the cached maps and perturbation results (workflow env, no TensorFlow)."""
+"""The figure stage: reads what the computing stages wrote and hands it to `hcxai.figures`.
+
+Drawing lives in `hcxai.figures` only; this module only gathers its data
+(workflow env, no TensorFlow).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,19 @@ import re
 import numpy as np
 import pandas as pd
 
+from hcxai.agreement import read_predictions
 from hcxai.data import load_dataset, network_input
-from hcxai.figures import plot_best_worst, plot_perturbation_process, plot_saliency_comparison
+from hcxai.figures import (
+    plot_best_worst,
+    plot_hc_agreement,
+    plot_perturbation_curves,
+    plot_perturbation_process,
+    plot_saliency_comparison,
+)
 from hcxai.perturbation import (
     Settings,
     perturbation_steps,
+    perturbed_areas,
     perturbed_image,
     ranking,
     region_masks,
@@ -74,7 +86,7 @@ def write_process_figure(
         [x[np.newaxis], perturbation_steps(x, full, order, masks, settings.steps)]
     )
     perturbed = np.concatenate(
-        [np.zeros((1, size, size), bool), np.cumsum(masks[order[: settings.steps]], axis=0) > 0]
+        [np.zeros((1, size, size), bool), perturbed_areas(order, masks, settings.steps)]
     )
     analyzer = maps.attributes["analyzer"]
     plot_perturbation_process(
@@ -84,3 +96,17 @@ def write_process_figure(
         f"MoRF perturbation of {image_id} ranked by {analyzer} (Reg-{maps.attributes['backbone']})",
         out_path,
     )
+
+
+def write_hc_agreement_figure(
+    prediction_files: list[str], metrics_files: list[str], table_path: str, out_path: str
+) -> None:
+    """Predicted vs true HC and Bland-Altman per backbone, from the test predictions."""
+    predictions, _ = read_predictions(prediction_files, metrics_files)
+    table = pd.read_csv(table_path, dtype={"fold": str})
+    plot_hc_agreement(predictions[predictions["role"] == "test"], table, out_path)
+
+
+def write_perturbation_curves_figure(curves_path: str, out_path: str) -> None:
+    """Fig. 4 from perturbation_curves.csv."""
+    plot_perturbation_curves(pd.read_csv(curves_path), out_path)

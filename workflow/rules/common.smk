@@ -42,7 +42,7 @@ def tensorflow_python() -> str:
     """The interpreter of the TensorFlow rules.
 
     TensorFlow 2.14 + iNNvestigate and Snakemake 9 need separate environments
-    (design.md). Under `--sdm conda` the rule's conda env is active, so plain
+    (README, *Two environments*). Under `--sdm conda` the rule's conda env is active, so plain
     `python` is right; otherwise HCXAI_TF_PYTHON, or the repository's .venv-tf
     that `make env` builds, so plain `.venv/bin/snakemake` needs no flag.
     """
@@ -60,7 +60,13 @@ def tensorflow_python() -> str:
     return str(local)
 
 
-TF_PYTHON = tensorflow_python()
+# The one command of every TensorFlow rule, which runs its script (input `script`)
+# in the TensorFlow env with the job's files and settings as JSON (see `job_files`
+# and `job_settings`).
+TF_COMMAND = (
+    f"{tensorflow_python()} {{input.script}} --threads {{threads}} "
+    "{params.files:q} {params.settings:q} > {log} 2>&1"
+)
 
 
 

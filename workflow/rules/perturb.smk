@@ -3,6 +3,8 @@
 ANALYZERS = config["analyzers"]
 FIGURE3_ANALYZER = "gradient" if "gradient" in ANALYZERS else ANALYZERS[0]  # as the paper
 RANDOM_ORDER = "results/perturbation/{backbone}/fold{fold}/random_order/shard{shard}.csv"
+PAIR_AOPC = "results/aopc/{backbone}/{analyzer}.csv"
+PAIR_CURVES = "results/curves/{backbone}/{analyzer}.csv"
 
 
 wildcard_constraints:
@@ -18,7 +20,6 @@ rule random_order:
     output:
         shard=RANDOM_ORDER,
     params:
-        python=TF_PYTHON,
         files=job_files,
         settings=job_settings(
             perturbation=config["perturbation"],
@@ -35,7 +36,7 @@ rule random_order:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{params.python} {input.script} --threads {threads} {params.files:q} {params.settings:q} > {log} 2>&1"
+        TF_COMMAND
 
 
 rule perturb:
@@ -51,7 +52,6 @@ rule perturb:
     output:
         shard="results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv",
     params:
-        python=TF_PYTHON,
         files=job_files,
         settings=job_settings(perturbation=config["perturbation"]),
     threads: 1
@@ -65,14 +65,15 @@ rule perturb:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{params.python} {input.script} --threads {threads} {params.files:q} {params.settings:q} > {log} 2>&1"
+        TF_COMMAND
 
 
 rule aopc_pair:
     input:
         lambda w: shard_files(w.backbone, w.analyzer),
     output:
-        "results/aopc/{backbone}/{analyzer}.csv",
+        aopc=PAIR_AOPC,
+        curves=PAIR_CURVES,
     log:
         "logs/aopc/{backbone}/{analyzer}.log",
     conda:
@@ -83,13 +84,12 @@ rule aopc_pair:
 
 rule aopc_summary:
     input:
-        pairs=expand("results/aopc/{backbone}/{analyzer}.csv", backbone=BACKBONES, analyzer=ANALYZERS),
-        shards=[f for b in BACKBONES for a in ANALYZERS for f in shard_files(b, a)],
+        pairs=expand(PAIR_AOPC, backbone=BACKBONES, analyzer=ANALYZERS),
+        curves=expand(PAIR_CURVES, backbone=BACKBONES, analyzer=ANALYZERS),
     output:
         aopc="results/aopc.csv",
         table="results/aopc_table.csv",
         curves="results/perturbation_curves.csv",
-        figure="results/figures/perturbation_curves.png",
     log:
         "logs/aopc_summary.log",
     conda:
@@ -98,10 +98,24 @@ rule aopc_summary:
         "../scripts/aopc_summary.py"
 
 
+rule perturbation_curves_figure:
+    input:
+        "results/perturbation_curves.csv",
+    output:
+        "results/figures/perturbation_curves.png",
+    log:
+        "logs/perturbation_curves_figure.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/perturbation_curves_figure.py"
+
+
 rule perturbation_process_figure:
     input:
-        shard=f"results/perturbation/{BACKBONES[0]}/fold0/{FIGURE3_ANALYZER}/shard0.csv",
-        saliency=f"results/saliency/{BACKBONES[0]}/fold0/{FIGURE3_ANALYZER}.h5",
+        # The first explained image: the first shard of the first backbone's first fold.
+        shard=shard_files(BACKBONES[0], FIGURE3_ANALYZER)[0],
+        saliency=f"results/saliency/{BACKBONES[0]}/fold{FOLDS[0]}/{FIGURE3_ANALYZER}.h5",
         dataset=DATASET,
     output:
         "results/figures/perturbation_process.png",

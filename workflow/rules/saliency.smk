@@ -15,7 +15,6 @@ rule saliency:
     output:
         maps="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
     params:
-        python=TF_PYTHON,
         files=job_files,
         # This analyzer's full parameters (defaults + overrides), so the params show
         # what the job really runs; changing them reruns only its jobs.
@@ -37,7 +36,7 @@ rule saliency:
     conda:
         "../../envs/tensorflow.yaml"
     shell:
-        "{params.python} {input.script} --threads {threads} {params.files:q} {params.settings:q} > {log} 2>&1"
+        TF_COMMAND
 
 
 rule saliency_figures:

@@ -1,4 +1,4 @@
-"""Rule aopc_summary: AOPC long table, Table 1, curves and Fig. 4 (hcxai.aopc)."""
+"""Rule aopc_summary: AOPC long table, Table 1 and the curves table (hcxai.aopc)."""
 
 from hcxai.aopc import write_summary
 from hcxai.io import run_job
@@ -7,9 +7,8 @@ run_job(
     snakemake.log[0],
     write_summary,
     pair_files=list(snakemake.input.pairs),
-    shard_files=list(snakemake.input.shards),
+    pair_curve_files=list(snakemake.input.curves),
     aopc_path=snakemake.output.aopc,
     table_path=snakemake.output.table,
     curves_path=snakemake.output.curves,
-    figure_path=snakemake.output.figure,
 )
