@@ -35,7 +35,7 @@ import numpy as np
 from hcxai.analyzers import AnalyzerSpec
 from hcxai.canonize import merge_batchnorm
 from hcxai.data import black_in_network_units, network_input
-from hcxai.models import read_model_attributes
+from hcxai.models import load_model, read_model_attributes
 from hcxai.seeding import image_rng
 
 # Peak memory per input row, as bytes per kept activation value. LRP and Deep
@@ -122,7 +122,7 @@ class Explainer:
             {"disable_meta_optimizer": not graph_optimization}
         )
         start = time.perf_counter()
-        model = tf.keras.models.load_model(model_path, compile=False)
+        model, _ = load_model(model_path)  # vetted: nothing in the file runs as code
         if spec.params.get("canonize"):
             model = merge_batchnorm(model)  # relevance rules as defined; see hcxai.canonize
         self.model = model

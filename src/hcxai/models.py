@@ -10,8 +10,9 @@ TensorFlow is imported inside the functions so `import hcxai.models` is cheap.
 
 from __future__ import annotations
 
+import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,30 @@ PREDICT_BATCH = 256
 BATCHNORM_MOMENTUM = 0.9
 # Attributes written into model.h5 next to Keras' own.
 ATTR_PREFIX = "hcxai_"
+# Layer classes a model file may hold: VGG16, ResNet50, the regression head and
+# plain layers of the same kind. A `Lambda` (or a custom class) is refused before
+# Keras reads the file: loading it would run code stored in the file.
+ALLOWED_LAYERS = frozenset(
+    {
+        "Functional",
+        "Sequential",
+        "Model",
+        "InputLayer",
+        "Conv2D",
+        "Dense",
+        "BatchNormalization",
+        "Activation",
+        "ReLU",
+        "Add",
+        "ZeroPadding2D",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "GlobalAveragePooling2D",
+        "GlobalMaxPooling2D",
+        "Flatten",
+        "Dropout",
+    }
+)
 
 # Keras' ImageNet files without the classifier, as keras.applications fetches them.
 IMAGENET_FILES = {
@@ -202,11 +227,44 @@ def check_image_size(model_path: str | Path, dataset_path: str | Path, image_siz
         )
 
 
+def _layer_classes(model_config: dict[str, Any]) -> Iterator[str]:
+    """The class of a model and of every layer in it, nested models included."""
+    yield model_config["class_name"]
+    for layer in model_config["config"].get("layers", []):
+        if "layers" in layer.get("config", {}):
+            yield from _layer_classes(layer)
+        else:
+            yield layer["class_name"]
+
+
+def check_model_file(path: str | Path) -> None:
+    """Refuse a model file whose architecture holds code (a Lambda) or unknown classes."""
+    try:
+        with h5py.File(path, "r") as h5:
+            config = json.loads(h5.attrs["model_config"])
+        classes = set(_layer_classes(config))
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        raise InputError(
+            f"{path}: not a Keras HDF5 model file ({error!r}); rerun the train job that makes it"
+        ) from None
+    refused = sorted(classes - ALLOWED_LAYERS)
+    if refused:
+        raise InputError(
+            f"{path}: refusing to load a model with layer class(es) {refused}: a Lambda layer "
+            "runs code stored in the file, and hcxai models hold only "
+            f"{sorted(ALLOWED_LAYERS)}; retrain it with the workflow's train rule"
+        )
+
+
 def load_model(path: str | Path) -> tuple[tf.keras.Model, dict[str, Any]]:
-    """Load a trained model (without its optimizer) and its hcxai metadata."""
+    """Load a trained model (without its optimizer) and its hcxai metadata.
+
+    The file is vetted first (`check_model_file`): nothing in it runs as code.
+    """
     import tensorflow as tf
 
     attributes = read_model_attributes(path)
+    check_model_file(path)
     return tf.keras.models.load_model(path, compile=False), attributes
 
 

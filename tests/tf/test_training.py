@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from hcxai import models
 from hcxai.io import InputError
-from hcxai.models import build_model, load_model
+from hcxai.models import build_model, load_model, write_model_attributes
 from hcxai.train import train_fold
 
 
@@ -127,3 +127,34 @@ def test_unknown_loss_fails_before_training(tiny_dataset, tmp_path):
     }
     with pytest.raises(InputError, match=r"training\.loss 'hinge' is unknown"):
         train_fold(dataset, splits, "vgg16", 0, {}, training, 1)
+
+
+def lambda_model_file(tmp_path, marker):
+    """An hcxai-looking model file with a Lambda whose code leaves `marker` when it runs."""
+    inputs = tf.keras.Input((32, 32, 3))
+    name = str(marker)  # the closure is stored in the file with the code
+    touched = tf.keras.layers.Lambda(lambda x: (open(name, "w").close(), x)[1])(inputs)
+    x = tf.keras.layers.GlobalAveragePooling2D()(touched)
+    path = tmp_path / "model.h5"
+    tf.keras.Model(inputs, tf.keras.layers.Dense(1, name="hc")(x)).save(path)
+    write_model_attributes(path, hc_scale_px=1.0, backbone="vgg16", fold=0, image_size=32)
+    marker.unlink()  # building the model ran it once; nothing may run it again
+    return path
+
+
+def test_a_model_file_with_a_lambda_is_refused_without_running_its_code(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = lambda_model_file(tmp_path, marker)
+    with pytest.raises(
+        InputError, match=r"refusing to load a model with layer class\(es\) \['Lambda'\]"
+    ):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_a_weights_file_is_read_as_weights_only(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = lambda_model_file(tmp_path, marker)
+    with pytest.raises(InputError, match="does not match the vgg16 backbone"):
+        build_model("vgg16", 32, weights=str(path))
+    assert not marker.exists()
