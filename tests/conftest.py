@@ -77,3 +77,17 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("local_run")
     run_snakemake(workdir, REPO / "config" / "test.yaml", "--cores", "2")
     return workdir
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly when the SLURM cluster tests did not run (they skip only outside CI)."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "test_slurm" in report.nodeid
+    ]
+    if skipped:
+        reason = skipped[0].longrepr[-1] if isinstance(skipped[0].longrepr, tuple) else ""
+        terminalreporter.write_sep(
+            "=", f"SLURM cluster tests SKIPPED ({len(skipped)}): {reason}", yellow=True, bold=True
+        )
