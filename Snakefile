@@ -22,6 +22,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/saliency.smk"
 include: "workflow/rules/perturb.smk"
+include: "workflow/rules/stats.smk"
+include: "workflow/rules/localization.smk"
 
 
 rule all:

@@ -1,0 +1,1 @@
+# Localization: relevance against the annotated skull ellipse, per image, then summarised.

@@ -1,0 +1,1 @@
+# Statistics of the per-image AOPCs: CIs, paired tests, Friedman + critical difference.
