@@ -24,6 +24,7 @@ include: "workflow/rules/saliency.smk"
 include: "workflow/rules/perturb.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/localization.smk"
+include: "workflow/rules/sanity.smk"
 
 
 rule all:
