@@ -23,13 +23,18 @@ import pandas as pd
 from scipy import stats
 
 log = logging.getLogger("lrp_identity")
+# Label -> (analyzer, parameters): the oracle and the two LRP builds.
+BUILDS = {
+    "Input x Gradient": ("input_x_gradient", {}),
+    "LRP raw": ("lrp", {"canonize": False}),
+    "LRP canonized": ("lrp", {"canonize": True}),
+}
 
 
 def compare(lrp: np.ndarray, oracle: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image agreement of maps (N, s, s) with the Input x Gradient maps."""
-    spearman = np.array(
-        [stats.spearmanr(np.abs(a).ravel(), np.abs(b).ravel())[0] for a, b in zip(lrp, oracle)]
-    )
+    pairs = zip(np.abs(lrp), np.abs(oracle), strict=True)
+    spearman = np.array([stats.spearmanr(a.ravel(), b.ravel())[0] for a, b in pairs])
     scale = np.abs(oracle).max(axis=(1, 2), keepdims=True)
     differ = (np.abs(lrp - oracle) > 1e-3 * scale).mean(axis=(1, 2))
     sums = lrp.sum(axis=(1, 2)) / oracle.sum(axis=(1, 2))
@@ -57,20 +62,20 @@ def main() -> None:
         images = data.images[data.index_of(ids)]
         x = network_input(images)
         data_range = (float(x.min()), float(x.max()))
-
-        def maps(name: str, model: Path = model, **params: object) -> np.ndarray:
-            explainer = Explainer(model, resolve(name, params), 4096, data_range=data_range)
-            return explainer.explain(images, ids)
-
-        oracle = maps("input_x_gradient")
-        for canonize in (False, True):
-            measured = compare(maps("lrp", canonize=canonize), oracle)
+        maps = {
+            label: Explainer(model, resolve(name, params), 4096, data_range=data_range).explain(
+                images, ids
+            )
+            for label, (name, params) in BUILDS.items()
+        }
+        for label in ("LRP raw", "LRP canonized"):
+            measured = compare(maps[label], maps["Input x Gradient"])
             log.info(
-                "%s fold %d canonize=%s: Spearman |LRP| vs |IxG| median %.3f (%.3f-%.3f); "
+                "%s fold %d %s: Spearman |LRP| vs |IxG| median %.3f (%.3f-%.3f); "
                 "pixels off by >1e-3 of max: median %.1f%%; sum ratio LRP/IxG %.3g-%.3g",
                 args.backbone,
                 fold,
-                canonize,
+                label,
                 np.median(measured["spearman"]),
                 measured["spearman"].min(),
                 measured["spearman"].max(),
