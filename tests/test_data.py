@@ -1,5 +1,6 @@
 """The HC18 loader: real layout in, checked dataset cache out; bad input named and fixed."""
 
+import errno
 import shutil
 from pathlib import Path
 
@@ -53,12 +54,56 @@ def test_hc18_source_on_a_copy_ingests_identically(phantom_root, hc18_copy, tmp_
             np.testing.assert_array_equal(a[key][:], b[key][:])
 
 
-def test_area_interpolation_averages_pixels(phantom_root, tmp_path):
-    ingest(phantom_root, tmp_path / "d.h5", image_size=100, source="phantom")
-    original = np.asarray(Image.open(phantom_root / "training_set" / "000_HC.png"), dtype=float)
-    # 800 -> 100 columns is exact 8:1 binning, 540 -> 100 rows is 5.4:1.
-    data = load_dataset(tmp_path / "d.h5")
-    assert abs(data.images[0].mean() - original.mean()) < 1.0
+def block_pattern() -> np.ndarray:
+    """An 800x540 scan where area, nearest and bilinear resizing all disagree.
+
+    Blocks of 40x27 px alternate between 0 and 180 (a triangle filter blends
+    neighbouring blocks), with a one-pixel checkerboard of 0/60 on top (nearest
+    picks one of its values, the area average is their mean).
+    """
+    rows, cols = np.mgrid[:540, :800]
+    coarse = ((rows // 27 + cols // 40) % 2) * 180
+    fine = ((rows + cols) % 2) * 60
+    return (coarse + fine).astype(np.uint8)
+
+
+def centre_box(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights: the mean of the input pixels whose centre lies in an output pixel."""
+    scale = n_in / n_out
+    centres = np.arange(n_in) + 0.5
+    inside = (centres > np.arange(n_out)[:, None] * scale) & (
+        centres <= (np.arange(n_out)[:, None] + 1) * scale
+    )
+    return inside / inside.sum(axis=1, keepdims=True)
+
+
+def test_the_pattern_tells_area_averaging_from_nearest_and_bilinear():
+    """Guard for the next test: on this input the other filters are far from the oracle."""
+    image = block_pattern()
+    area = image.reshape(20, 27, 20, 40).mean(axis=(1, 3))
+    for other in (Image.Resampling.NEAREST, Image.Resampling.BILINEAR):
+        resized = np.asarray(Image.fromarray(image).resize((20, 20), other), dtype=float)
+        assert np.abs(resized - area).max() > 20
+
+
+@pytest.mark.parametrize("size", [20, 32])
+def test_ingest_resizes_by_area_averaging(hc18_copy, tmp_path, size):
+    """Oracle: NumPy averages of the original pixels, not PIL.
+
+    At 20 px both factors are integers (800/40, 540/27) and the area average is a
+    block mean; at 32 px (25 and 16.875) it is the mean of the pixels whose centre
+    falls in the output pixel, as PIL's BOX filter defines it.
+    """
+    image = block_pattern()
+    Image.fromarray(image).save(hc18_copy / "training_set" / "000_HC.png")
+    ingest(hc18_copy, tmp_path / "d.h5", image_size=size, source="hc18")
+    got = load_dataset(tmp_path / "d.h5").images[0].astype(float)
+    if size == 20:
+        expected = image.reshape(20, 27, 20, 40).mean(axis=(1, 3))
+        np.testing.assert_allclose(got, expected, atol=0.5)
+    else:
+        expected = centre_box(540, size) @ image.astype(float) @ centre_box(800, size).T
+        np.testing.assert_allclose(got, expected, atol=1.0)
 
 
 def test_header_spellings_and_hc18_names_are_accepted(hc18_copy, tmp_path):
@@ -211,8 +256,36 @@ def test_bad_input_is_named_and_leaves_nothing(damage, hc18_copy, tmp_path):
     message = str(error.value)
     assert expected in message
     assert str(hc18_copy) in message  # the file (or folder) is named
-    assert not out.exists()
-    assert not list(out.parent.glob("*")) if out.parent.exists() else True
+
+
+@pytest.mark.parametrize("failing", ["hc_px", "attrs"])
+def test_a_failure_while_writing_leaves_no_output_and_no_temp_file(
+    phantom_root, tmp_path, monkeypatch, failing
+):
+    """Every input check passes; the disk fails once the temporary file holds data.
+
+    `failing` = a dataset written after the images, or the attributes written last.
+    """
+    original = h5py.Group.create_dataset
+    opened = []
+
+    def create_dataset(group, name, *args, **kwargs):
+        opened.append(Path(group.file.filename))
+        if name == failing:
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)")
+        return original(group, name, *args, **kwargs)
+
+    def update(attributes, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device (simulated)")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create_dataset)
+    if failing == "attrs":
+        monkeypatch.setattr(h5py.AttributeManager, "update", update, raising=False)
+    out = tmp_path / "out" / "dataset_32.h5"
+    with pytest.raises(OSError, match="simulated"):
+        ingest(phantom_root, out, image_size=32, source="phantom")
+    assert opened and opened[0].parent == out.parent and opened[0] != out  # a temp file was open
+    assert list(out.parent.iterdir()) == []  # neither the output nor the temp file is left
 
 
 def test_missing_folder_says_where_to_put_hc18(tmp_path):

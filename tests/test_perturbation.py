@@ -18,8 +18,22 @@ from hcxai.perturbation import (
 SIZE, WINDOW = 8, 4  # a 2x2 grid
 
 
+# Every field explicit: the schema, not the dataclass, holds the defaults.
+BASE = dict(
+    subwindow=WINDOW,
+    steps=3,
+    rank_by="sum",
+    kind="gaussian",
+    mode="add",
+    std=0.3,
+    orders=("morf", "random"),
+    random_repeats=5,
+    seed=2020,
+)
+
+
 def settings(**overrides):
-    return Settings(**{"subwindow": WINDOW, "steps": 3, **overrides})
+    return Settings(**{**BASE, **overrides})
 
 
 def test_region_scores_sum_each_subwindow_row_major():
@@ -137,14 +151,113 @@ def test_random_repeats_are_averaged_per_image_and_table1_marks_the_lowest():
     per_image = per_image_aopc(pd.DataFrame(rows))
     random = per_image[(per_image["analyzer"] == "gradient") & (per_image["order"] == "random")]
     assert random["aopc"].item() == pytest.approx((0 + (1 - 3)) / 2)
-    summary = summarise(per_image)
-    morf = summary[
-        (summary["analyzer"] == "gradient")
-        & (summary["order"] == "morf")
-        & (summary["fold"] == "all")
-    ]
-    assert morf["aopc_minus_random"].item() == pytest.approx(-1 - (-1))
-    table = table1(summary)
+    table = table1(summarise(per_image))
     assert list(table.columns) == ["backbone", "gradient", "lrp", "random", "best_analyzer"]
     assert table.loc[0, "best_analyzer"] == "lrp"
     assert table.loc[0, "lrp"] == pytest.approx(1 - 5)
+
+
+def test_aopc_minus_random_is_the_gap_to_the_same_folds_random_order():
+    """Hand-computed AOPCs (e(0) - mean e(0..2)); the gap is non-zero and differs per fold."""
+    rows = (
+        # image a, fold 0: morf 1 - 2 = -1; lerf 0; random repeats 0 and 1 - 2 = -1 -> -0.5
+        shard_rows("gradient", "morf", 0, [1, 2, 3], "a", 0)
+        + shard_rows("gradient", "lerf", 0, [1, 1, 1], "a", 0)
+        + shard_rows("gradient", "random", 0, [1, 1, 1], "a", 0)
+        + shard_rows("gradient", "random", 1, [1, 1, 4], "a", 0)
+        # image b, fold 1: morf 2 - 4 = -2; lerf 0; random 0 and 0 -> 0
+        + shard_rows("gradient", "morf", 0, [2, 4, 6], "b", 1)
+        + shard_rows("gradient", "lerf", 0, [2, 2, 2], "b", 1)
+        + shard_rows("gradient", "random", 0, [2, 2, 2], "b", 1)
+        + shard_rows("gradient", "random", 1, [2, 2, 2], "b", 1)
+    )
+    summary = summarise(per_image_aopc(pd.DataFrame(rows))).set_index(["fold", "order"])
+    gap = summary["aopc_minus_random"]
+    assert gap[("0", "morf")] == pytest.approx(-1 - (-0.5))
+    assert gap[("0", "lerf")] == pytest.approx(0 - (-0.5))
+    assert gap[("1", "morf")] == pytest.approx(-2 - 0)
+    assert gap[("all", "morf")] == pytest.approx((-1 - 2) / 2 - (-0.5 + 0) / 2)
+    assert gap[("all", "random")] == 0
+    assert summary.loc[("all", "morf"), "aopc_sd"] == pytest.approx(np.std([-1, -2], ddof=1))
+
+
+def morf_summary(values: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """A `summarise` table with MoRF means over all folds, plus decoys Table 1 must ignore.
+
+    The decoys (fold 0, and LeRF) hold +-100: picking them up changes the best analyzer.
+    """
+    rows = []
+    for backbone, by_analyzer in values.items():
+        for analyzer, value in by_analyzer.items():
+            decoy = -100.0 if analyzer == "gradient" else 100.0
+            for fold, order, mean in (
+                ("all", "morf", value),
+                ("0", "morf", decoy),
+                ("all", "lerf", decoy),
+            ):
+                rows.append(
+                    {
+                        "backbone": backbone,
+                        "analyzer": analyzer,
+                        "fold": fold,
+                        "order": order,
+                        "aopc_mean": mean,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_best_analyzer_skips_random_when_it_is_lowest_and_not_otherwise():
+    """vgg16: the random map is the lowest, lrp is best among the explained analyzers.
+    resnet50: random lies between them, gradient is the lowest of all."""
+    summary = morf_summary(
+        {
+            "vgg16": {"lrp": -2.0, "gradient": -1.0, "random": -5.0},
+            "resnet50": {"lrp": -2.0, "gradient": -3.0, "random": -2.5},
+        }
+    )
+    table = table1(summary).set_index("backbone")
+    assert list(table.index) == ["vgg16", "resnet50"]  # the order the backbones came in
+    assert list(table.columns) == ["gradient", "lrp", "random", "best_analyzer"]  # paper order
+    assert table.loc["vgg16", "best_analyzer"] == "lrp"
+    assert table.loc["resnet50", "best_analyzer"] == "gradient"
+    assert table.loc["vgg16", "random"] == -5.0 and table.loc["resnet50", "lrp"] == -2.0
+
+
+def reference_blur(gray: np.ndarray, sigma: float) -> np.ndarray:
+    """A separable Gaussian written out: scipy's defaults are a kernel of radius
+    int(4 sigma + 0.5) and 'reflect' edges, i.e. NumPy's half-sample 'symmetric' padding."""
+    radius = int(4 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    weights /= weights.sum()
+    n = gray.shape[0]
+    padded = np.pad(gray.astype(np.float64), radius, mode="symmetric")
+    across = np.zeros((n + 2 * radius, n))
+    for k, o in enumerate(offsets):
+        across += weights[k] * padded[:, radius + o : radius + o + n]
+    out = np.zeros((n, n))
+    for k, o in enumerate(offsets):
+        out += weights[k] * across[radius + o : radius + o + n, :]
+    return out
+
+
+def test_mean_and_blur_kinds_on_a_textured_image():
+    """Mean: each subwindow replaced by its own mean; blur: Gaussian of sd subwindow / 4."""
+    size, window = 16, 8
+    rng = np.random.default_rng(5)
+    rows, cols = np.mgrid[:size, :size]
+    gray = (rng.normal(size=(size, size)) + 0.3 * rows - 0.1 * cols**1.5).astype(np.float32)
+    x = np.repeat(gray[..., np.newaxis], 3, axis=-1)
+    expected_mean = np.empty((size, size))
+    for r in range(0, size, window):
+        for c in range(0, size, window):
+            expected_mean[r : r + window, c : c + window] = gray[
+                r : r + window, c : c + window
+            ].mean()
+    mean = perturbed_image(x, "t", settings(subwindow=window, kind="mean"))
+    blur = perturbed_image(x, "t", settings(subwindow=window, kind="blur"))
+    for got, expected in ((mean, expected_mean), (blur, reference_blur(gray, window / 4))):
+        assert got.shape == x.shape and got.dtype == np.float32
+        for channel in range(3):
+            np.testing.assert_allclose(got[..., channel], expected, rtol=1e-5, atol=1e-5)

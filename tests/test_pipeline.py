@@ -1,8 +1,19 @@
-"""The whole workflow on config/test.yaml: every file contract of design.md, checked."""
+"""The whole workflow on config/test.yaml: every file contract, checked against oracles.
 
+The oracles are computed here, not copied from the workflow: a forward pass of
+each saved model in a separate TensorFlow process (`forward`), the HC from the
+phantom CSV (`truth`), region rankings from the maps, and AOPC, curves and
+Table 1 recomputed from the raw shard rows with explicit loops.
+"""
+
+import csv
 import hashlib
 import json
+import os
+import statistics
 import subprocess
+from collections import defaultdict
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,14 +21,82 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, run_snakemake, write_config
+from PIL import Image
 
 CONFIG = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
 BACKBONES, FOLDS, ANALYZERS = CONFIG["backbones"], range(CONFIG["folds"]), CONFIG["analyzers"]
 K = CONFIG["perturbation"]["steps"]
+WINDOW = CONFIG["perturbation"]["subwindow"]
+SIZE = CONFIG["image_size"]
 RUNS = sum(
     CONFIG["perturbation"]["random_repeats"] if o == "random" else 1
     for o in CONFIG["perturbation"]["orders"]
 )
+TF_PYTHON = os.environ.get("HCXAI_TF_PYTHON", str(REPO / ".venv-tf/bin/python"))
+
+# Every saved model on every image of the data set, in a fresh TensorFlow process:
+# the normalisation written out, the HC scale read from the file's attribute.
+FORWARD = """
+import json
+import sys
+
+import h5py
+import numpy as np
+import tensorflow as tf
+
+run, out = sys.argv[1], sys.argv[2]
+models = json.loads(sys.argv[3])
+with h5py.File(f"{run}/resources/dataset_{sys.argv[4]}.h5") as h5:
+    ids = [s.decode() for s in h5["image_id"][:]]
+    images = h5["images"][:].astype(np.float64)
+mean = images.mean(axis=(1, 2), keepdims=True)
+x = np.repeat(((images - mean) / images.std(axis=(1, 2), keepdims=True))[..., None], 3, -1)
+predictions = {}
+for name in models:
+    path = f"{run}/results/models/{name}/model.h5"
+    with h5py.File(path) as h5:
+        scale = float(h5.attrs["hcxai_hc_scale_px"])
+    model = tf.keras.models.load_model(path, compile=False)
+    output = model(x.astype(np.float32), training=False).numpy()[:, 0]
+    predictions[name] = (output.astype(np.float64) * scale).tolist()
+with open(out, "w") as handle:
+    json.dump({"ids": ids, "predictions": predictions}, handle)
+"""
+
+
+@pytest.fixture(scope="module")
+def forward(local_run, tmp_path_factory):
+    """{(backbone, fold): predicted HC px per image id}, from an independent forward pass."""
+    names = [f"{b}/fold{f}" for b in BACKBONES for f in FOLDS]
+    out = tmp_path_factory.mktemp("forward") / "predictions.json"
+    done = subprocess.run(
+        [TF_PYTHON, "-c", FORWARD, str(local_run), str(out), json.dumps(names), str(SIZE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    return {
+        (b, f): pd.Series(result["predictions"][f"{b}/fold{f}"], index=result["ids"])
+        for b in BACKBONES
+        for f in FOLDS
+    }
+
+
+@pytest.fixture(scope="module")
+def truth(local_run):
+    """HC px (HC mm / pixel size) and pixel size per image id, from the phantoms' own CSV."""
+    rows = {}
+    path = local_run / CONFIG["dataset"]["path"] / "training_set_pixel_size_and_HC.csv"
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            pixel = float(row["pixel size(mm)"])
+            rows[Path(row["filename"]).stem] = (
+                float(row["head circumference (mm)"]) / pixel,
+                pixel,
+            )
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["hc_px", "pixel_size_mm"])
 
 
 def fold_test_ids(run, fold):
@@ -35,14 +114,34 @@ def test_predictions_cover_every_test_image_once(local_run):
             assert sorted(tested) == sorted(fold_test_ids(local_run, fold)) and tested.is_unique
 
 
-def test_saliency_files_hold_one_finite_map_per_test_image(local_run):
+def test_predictions_are_the_saved_models_own(local_run, forward, truth):
+    """predictions.csv, row by row: the model's forward pass and the CSV's HC."""
+    for backbone in BACKBONES:
+        for fold in FOLDS:
+            rows = pd.read_csv(
+                local_run / f"results/models/{backbone}/fold{fold}/predictions.csv",
+                dtype={"image_id": str},
+            )
+            ids = rows["image_id"]
+            predicted = forward[(backbone, fold)][ids].to_numpy()
+            true = truth.loc[ids, "hc_px"].to_numpy()
+            np.testing.assert_allclose(rows["hc_pred_px"], predicted, rtol=1e-5)
+            np.testing.assert_allclose(rows["hc_true_px"], true, rtol=1e-9)
+            np.testing.assert_allclose(rows["abs_err_px"], np.abs(predicted - true), atol=0.05)
+            np.testing.assert_allclose(
+                rows["abs_err_mm"],
+                np.abs(predicted - true) * truth.loc[ids, "pixel_size_mm"].to_numpy(),
+                atol=0.01,
+            )
+            # Not a constant model: the check above could not tell images apart otherwise.
+            assert np.ptp(predicted) > 1e-3
+
+
+def test_saliency_files_hold_one_finite_map_per_test_image(local_run, forward, truth):
     for backbone in BACKBONES:
         for fold in FOLDS:
             model = local_run / f"results/models/{backbone}/fold{fold}/model.h5"
             digest = hashlib.sha256(model.read_bytes()).hexdigest()
-            predicted = pd.read_csv(
-                local_run / f"results/models/{backbone}/fold{fold}/predictions.csv"
-            ).set_index("image_id")["hc_pred_px"]
             for analyzer in ANALYZERS:
                 with h5py.File(
                     local_run / f"results/saliency/{backbone}/fold{fold}/{analyzer}.h5"
@@ -50,10 +149,13 @@ def test_saliency_files_hold_one_finite_map_per_test_image(local_run):
                     ids = [s.decode() for s in h5["image_ids"][:]]
                     assert ids == fold_test_ids(local_run, fold)
                     maps = h5["maps"][:]
-                    assert maps.shape == (len(ids), CONFIG["image_size"], CONFIG["image_size"])
+                    assert maps.shape == (len(ids), SIZE, SIZE)
                     assert np.isfinite(maps).all()
                     assert h5.attrs["model_sha256"] == digest
-                    np.testing.assert_allclose(h5["hc_pred_px"][:], predicted[ids], rtol=1e-12)
+                    np.testing.assert_allclose(
+                        h5["hc_pred_px"][:], forward[(backbone, fold)][ids], rtol=1e-5
+                    )
+                    np.testing.assert_allclose(h5["hc_true_px"][:], truth.loc[ids, "hc_px"])
                     assert h5.attrs["analyzer"] == analyzer and h5.attrs["fold"] == fold
                     assert "innvestigate" in json.loads(h5.attrs["versions"])
 
@@ -61,7 +163,8 @@ def test_saliency_files_hold_one_finite_map_per_test_image(local_run):
 def shards(run):
     files = sorted((run / "results" / "perturbation").glob("*/fold*/*/shard*.csv"))
     return pd.concat(
-        [pd.read_csv(f) for f in files if f.parent.name != "random_order"], ignore_index=True
+        [pd.read_csv(f, dtype={"image_id": str}) for f in files if f.parent.name != "random_order"],
+        ignore_index=True,
     )
 
 
@@ -98,56 +201,281 @@ def test_shards_have_every_step_of_every_run(local_run):
     assert len(per_image) == len(BACKBONES) * len(ANALYZERS) * CONFIG["dataset"]["n_images"]
 
 
-def test_step_zero_is_the_training_stage_error(local_run):
-    rows = shards(local_run)
-    step0 = rows[rows["step"] == 0]
+def test_step_zero_is_the_models_error_in_every_run(local_run, forward, truth):
+    """Step 0 of every order (the random-order job's rows too) = |forward pass - true HC|."""
+    step0 = shards(local_run).query("step == 0")
     for (backbone, fold), group in step0.groupby(["backbone", "fold"]):
-        predictions = pd.read_csv(
-            local_run / f"results/models/{backbone}/fold{fold}/predictions.csv"
-        )
-        expected = predictions.set_index("image_id")["abs_err_px"]
-        np.testing.assert_allclose(
-            group["error_px"], expected[group["image_id"]].to_numpy(), atol=1e-3
-        )
+        ids = group["image_id"]
+        expected = np.abs(forward[(backbone, fold)][ids].to_numpy() - truth.loc[ids, "hc_px"])
+        np.testing.assert_allclose(group["error_px"], expected, rtol=1e-5, atol=1e-3)
 
 
-def test_aopc_recomputed_from_the_shards_equals_aopc_csv(local_run):
+def region_order(saliency_map: np.ndarray, order: str) -> list[int]:
+    """Regions (row-major) by summed relevance, written out; ties keep the grid order."""
+    grid = SIZE // WINDOW
+    scores = []
+    for region in range(grid * grid):
+        row, col = divmod(region, grid)
+        block = saliency_map[row * WINDOW : (row + 1) * WINDOW, col * WINDOW : (col + 1) * WINDOW]
+        scores.append(float(np.sum(block, dtype=np.float64)))
+    sign = -1 if order == "morf" else 1
+    return sorted(range(grid * grid), key=lambda r: (sign * scores[r], r))
+
+
+def test_the_same_perturbed_regions_give_the_same_error(local_run):
+    """The error at step k depends only on the image and the set of its k perturbed regions.
+
+    The set comes from each analyzer's map (ranked here); runs of different
+    analyzers and orders, computed in different jobs, that perturb the same set
+    must agree. A shard row attached to the wrong image or map, or noise that
+    depends on the analyzer, breaks this.
+    """
     rows = shards(local_run)
-    curve = rows.sort_values("step").groupby(
-        ["backbone", "analyzer", "fold", "image_id", "order", "repeat"]
-    )["error_px"]
-    per_run = curve.agg(lambda e: e.iloc[0] - e.mean()).rename("aopc").reset_index()
-    per_image = per_run.groupby(["backbone", "analyzer", "fold", "image_id", "order"])[
-        "aopc"
-    ].mean()
-    expected = per_image.groupby(["backbone", "analyzer", "order"]).mean()
+    errors: dict[tuple, list[tuple[str, float]]] = defaultdict(list)
+    for (backbone, fold, analyzer), group in rows[rows["order"] != "random"].groupby(
+        ["backbone", "fold", "analyzer"]
+    ):
+        with h5py.File(local_run / f"results/saliency/{backbone}/fold{fold}/{analyzer}.h5") as h5:
+            maps = dict(zip([s.decode() for s in h5["image_ids"][:]], h5["maps"][:], strict=True))
+        for (image_id, order), run in group.groupby(["image_id", "order"]):
+            ranked = region_order(maps[image_id], order)
+            curve = run.sort_values("step")["error_px"].to_numpy()
+            for k in range(K + 1):
+                key = (backbone, image_id, frozenset(ranked[:k]))
+                errors[key].append((f"{analyzer} {order}", curve[k]))
+    shared = 0
+    for key, found in errors.items():
+        values = [e for _, e in found]
+        np.testing.assert_allclose(values, values[0], rtol=1e-6, atol=1e-3, err_msg=str(found))
+        shared += len(key[2]) > 0 and len(found) > 1
+    assert shared > 20  # enough coincidences for the check to mean something
+
+
+def read_rows(run) -> list[dict]:
+    """Every analyzer's shard rows as plain dicts (no pandas in the oracle)."""
+    out = []
+    for path in sorted((run / "results" / "perturbation").glob("*/fold*/*/shard*.csv")):
+        if path.parent.name == "random_order":
+            continue
+        with open(path, newline="") as handle:
+            out += list(csv.DictReader(handle))
+    return out
+
+
+def aopc_by_loops(run) -> tuple[dict, dict]:
+    """Per-image AOPC and (mean, sd, n) per (backbone, analyzer, fold | 'all', order).
+
+    Per run: (1 / (K+1)) * sum over k = 0..K of (e(0) - e(k)); the random order's
+    repeats are averaged per image.
+    """
+    curves: dict[tuple, dict[int, float]] = defaultdict(dict)
+    for row in read_rows(run):
+        key = (row["backbone"], row["analyzer"], row["fold"], row["image_id"], row["order"])
+        curves[(*key, int(row["repeat"]))][int(row["step"])] = float(row["error_px"])
+    by_image: dict[tuple, list[float]] = defaultdict(list)
+    for (*key, _), curve in curves.items():
+        assert sorted(curve) == list(range(K + 1))
+        total = 0.0
+        for k in range(K + 1):
+            total += curve[0] - curve[k]
+        by_image[tuple(key)].append(total / (K + 1))
+    per_image = {key: statistics.fmean(values) for key, values in by_image.items()}
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for (backbone, analyzer, fold, _, order), value in per_image.items():
+        groups[(backbone, analyzer, fold, order)].append(value)
+        groups[(backbone, analyzer, "all", order)].append(value)
+    summary = {
+        key: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else float("nan"), len(v))
+        for key, v in groups.items()
+    }
+    return per_image, summary
+
+
+def test_aopc_recomputed_from_the_raw_shard_rows(local_run):
+    per_image, summary = aopc_by_loops(local_run)
     table = pd.read_csv(local_run / "results" / "aopc.csv", dtype={"fold": str})
-    got = table[table["fold"] == "all"].set_index(["backbone", "analyzer", "order"])["aopc_mean"]
-    np.testing.assert_allclose(got.loc[expected.index], expected, atol=1e-4)
+    assert len(table) == len(summary)
+    for row in table.itertuples():
+        mean, sd, n = summary[(row.backbone, row.analyzer, row.fold, row.order)]
+        random_mean = summary[(row.backbone, row.analyzer, row.fold, "random")][0]
+        assert row.n_images == n
+        assert row.aopc_mean == pytest.approx(mean, abs=1e-4)
+        assert row.aopc_sd == pytest.approx(sd, abs=1e-4)
+        assert row.aopc_minus_random == pytest.approx(mean - random_mean, abs=2e-4)
+    # Not all zero: the gap to the random order is a number, not a formality.
+    assert table.query("order == 'morf'")["aopc_minus_random"].abs().max() > 1e-3
+    for backbone in BACKBONES:
+        for analyzer in ANALYZERS:
+            pair = pd.read_csv(
+                local_run / f"results/aopc/{backbone}/{analyzer}.csv", dtype={"image_id": str}
+            )
+            assert len(pair) == CONFIG["dataset"]["n_images"] * len(
+                CONFIG["perturbation"]["orders"]
+            )
+            for row in pair.itertuples():
+                key = (row.backbone, row.analyzer, str(row.fold), row.image_id, row.order)
+                assert row.aopc == pytest.approx(per_image[key], abs=1e-9)
 
 
-def test_table1_has_the_papers_shape(local_run):
+def test_table1_values_and_best_analyzer(local_run):
+    """Table 1 = MoRF AOPC over all folds; best = the lowest after sorting, random skipped."""
+    _, summary = aopc_by_loops(local_run)
     table = pd.read_csv(local_run / "results" / "aopc_table.csv")
     assert table["backbone"].tolist() == BACKBONES
     assert table.columns.tolist() == ["backbone", *ANALYZERS, "best_analyzer"]
-    explained = table[[a for a in ANALYZERS if a != "random"]]
-    assert (table["best_analyzer"] == explained.idxmin(axis=1)).all()
+    for row in table.to_dict("records"):
+        for analyzer in ANALYZERS:
+            expected = summary[(row["backbone"], analyzer, "all", "morf")][0]
+            assert row[analyzer] == pytest.approx(expected, abs=1e-4)
+        ranked = sorted(ANALYZERS, key=lambda a: summary[(row["backbone"], a, "all", "morf")][0])
+        assert row["best_analyzer"] == next(a for a in ranked if a != "random")
     for backbone in BACKBONES:
         assert (local_run / f"results/aopc/{backbone}/gradient.csv").exists()
 
 
-def test_mae_table_and_figures(local_run):
+def curves_by_loops(run) -> dict[tuple, tuple[float, float, int]]:
+    """(backbone, analyzer, order, step) -> mean, sd, n over images of the per-image mean error."""
+    per_image: dict[tuple, list[float]] = defaultdict(list)
+    for row in read_rows(run):
+        key = (row["backbone"], row["analyzer"], row["order"], int(row["step"]))
+        per_image[(*key, row["fold"], row["image_id"])].append(float(row["error_px"]))
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for (*key, _, _), values in per_image.items():
+        groups[tuple(key)].append(statistics.fmean(values))
+    return {k: (statistics.fmean(v), statistics.stdev(v), len(v)) for k, v in groups.items()}
+
+
+def test_perturbation_curves_and_figure_4(local_run, tmp_path):
+    from hcxai.figures import plot_perturbation_curves
+
+    expected = curves_by_loops(local_run)
+    table = pd.read_csv(local_run / "results" / "perturbation_curves.csv")
+    assert len(table) == len(expected)
+    for row in table.itertuples():
+        mean, sd, n = expected[(row.backbone, row.analyzer, row.order, row.step)]
+        assert (row.error_mean, row.error_sd, row.n_images) == (
+            pytest.approx(mean, abs=1e-4),
+            pytest.approx(sd, abs=1e-4),
+            n,
+        )
+    figure = plot_perturbation_curves(table, str(tmp_path / "fig4.png"))
+    panels = {axis.get_title().split(":")[0].removeprefix("Reg-"): axis for axis in figure.axes}
+    assert len(figure.axes) == len(BACKBONES) and sorted(panels) == sorted(BACKBONES)
+    for backbone, axis in panels.items():
+        lines = {line.get_label(): line for line in axis.get_lines()}
+        assert sorted(lines) == sorted(ANALYZERS)
+        for analyzer, line in lines.items():
+            np.testing.assert_array_equal(line.get_xdata(), range(K + 1))
+            np.testing.assert_allclose(
+                line.get_ydata(),
+                [expected[(backbone, analyzer, "morf", k)][0] for k in range(K + 1)],
+                atol=1e-4,
+            )
+        assert len(axis.collections) == 1  # the random order's band
+
+
+def test_mae_table_from_an_independent_forward_pass(local_run, forward, truth):
     mae = pd.read_csv(local_run / "results" / "mae_table.csv", dtype={"fold": str})
-    assert set(mae[mae["fold"] == "all"]["backbone"]) == set(BACKBONES)
-    assert {"mae_px", "sd_px", "mae_mm", "sd_mm", "baseline_mae_px", "ba_loa_low_px"} <= set(mae)
-    for name in (
-        "hc_agreement",
-        "saliency_comparison",
-        "saliency_best_worst",
-        "perturbation_curves",
-        "perturbation_process",
-    ):
-        assert (local_run / "results" / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    for backbone in BACKBONES:
+        errors_px, errors_mm, differences = [], [], []
+        for fold in FOLDS:
+            ids = fold_test_ids(local_run, fold)
+            predicted = forward[(backbone, fold)][ids].to_numpy()
+            true = truth.loc[ids, "hc_px"].to_numpy()
+            errors_px += list(np.abs(predicted - true))
+            errors_mm += list(np.abs(predicted - true) * truth.loc[ids, "pixel_size_mm"])
+            differences += list(predicted - true)
+        row = mae[(mae["backbone"] == backbone) & (mae["fold"] == "all")].iloc[0]
+        assert row["n_test"] == len(errors_px) == CONFIG["dataset"]["n_images"]
+        assert row["mae_px"] == pytest.approx(statistics.fmean(errors_px), abs=0.01)
+        assert row["sd_px"] == pytest.approx(statistics.stdev(errors_px), abs=0.01)
+        assert row["mae_mm"] == pytest.approx(statistics.fmean(errors_mm), abs=0.01)
+        assert row["ba_mean_diff_px"] == pytest.approx(statistics.fmean(differences), abs=0.01)
+
+
+FIGURES = (
+    "hc_agreement",
+    "saliency_comparison",
+    "saliency_best_worst",
+    "perturbation_curves",
+    "perturbation_process",
+)
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figure_files_hold_a_drawing(local_run, name):
+    """Decoded, each PNG is a sizeable image with many colours, and ink on over 2% of it
+    (a blank figure has one colour and none; the sparsest real one, hc_agreement, 5%)."""
+    with Image.open(local_run / "results" / "figures" / f"{name}.png") as image:
+        width, height = image.size
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    assert width >= 400 and height >= 300
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100
+    ink = (np.abs(pixels - 255).sum(axis=-1) > 30).mean()  # not near-white
+    assert ink > 0.02, f"{name}: {ink:.1%} of the pixels are drawn"
+
+
+def saliency_files(run, fold=None, analyzer=None):
+    """SaliencyFile objects keyed by (backbone, fold, analyzer)."""
+    from hcxai.saliency_file import read_saliency
+
+    return {
+        (b, f, a): read_saliency(run / f"results/saliency/{b}/fold{f}/{a}.h5")
+        for b in BACKBONES
+        for f in FOLDS
+        for a in ANALYZERS
+        if (fold is None or f == fold) and (analyzer is None or a == analyzer)
+    }
+
+
+def dataset_images(run) -> dict[str, np.ndarray]:
+    with h5py.File(run / f"resources/dataset_{SIZE}.h5") as h5:
+        return dict(zip([s.decode() for s in h5["image_id"][:]], h5["images"][:], strict=True))
+
+
+def test_figure_2_panels_show_each_images_prediction(local_run, forward, truth, tmp_path):
+    """One panel per backbone x image x (image + analyzers); P and T are the oracle's numbers."""
+    from hcxai.figures import plot_saliency_comparison
+
+    maps = {(b, a): f for (b, _, a), f in saliency_files(local_run, fold=0).items()}
+    ids = fold_test_ids(local_run, 0)[:2]
+    figure = plot_saliency_comparison(maps, dataset_images(local_run), ids, str(tmp_path / "f.png"))
+    assert len(figure.axes) == len(ids) * len(BACKBONES) * (len(ANALYZERS) + 1)
+    titles = [axis.get_title() for axis in figure.axes]
+    panels = [(b, i) for i in ids for b in BACKBONES]
+    for row, (backbone, image_id) in enumerate(panels):
+        first, *rest = titles[row * (len(ANALYZERS) + 1) : (row + 1) * (len(ANALYZERS) + 1)]
+        assert backbone in first and image_id in first
+        for title, analyzer in zip(rest, ANALYZERS, strict=True):
+            name, numbers = title.split("\n")
+            _, predicted, _, true = numbers.split()
+            assert name == analyzer
+            assert abs(float(predicted) - forward[(backbone, 0)][image_id]) <= 0.5 + 1e-6
+            assert abs(float(true) - truth.loc[image_id, "hc_px"]) <= 0.5 + 1e-6
+
+
+def test_figure_5_shows_the_best_and_worst_predicted_images(local_run, forward, truth, tmp_path):
+    from hcxai.figures import plot_best_worst
+
+    n = 3
+    by_backbone = defaultdict(list)
+    for (backbone, _, _), found in saliency_files(local_run, analyzer="input_x_gradient").items():
+        by_backbone[backbone].append(found)
+    figure = plot_best_worst(
+        dict(by_backbone), dataset_images(local_run), "input_x_gradient", str(tmp_path / "f.png")
+    )
+    assert len(figure.axes) == len(BACKBONES) * 2 * n
+    for row, backbone in enumerate(BACKBONES):
+        errors = sorted(
+            abs(forward[(backbone, fold)][i] - truth.loc[i, "hc_px"])
+            for fold in FOLDS
+            for i in fold_test_ids(local_run, fold)
+        )
+        shown = [
+            float(axis.get_title().split("|err| ")[1].split(" px")[0])
+            for axis in figure.axes[row * 2 * n : (row + 1) * 2 * n]
+        ]
+        np.testing.assert_allclose(shown, errors[:n] + errors[-n:], atol=0.5 + 1e-6)
 
 
 def test_changing_one_analyzers_parameters_reruns_only_its_jobs(local_run, tmp_path):

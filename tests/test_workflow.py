@@ -1,11 +1,15 @@
 """The Snakemake workflow: config validation, dry runs, and the data stage for real."""
 
 import csv
+import os
 import re
+import shutil
 
 import h5py
+import numpy as np
 import pytest
 from conftest import REPO, run_snakemake, write_config
+from PIL import Image
 
 
 @pytest.mark.parametrize("name", ["test.yaml", "config.yaml", "hc18.yaml"])
@@ -76,3 +80,42 @@ def test_data_stage_runs_and_rejects_bad_hc18(tmp_path):
     log = (tmp_path / "logs" / "ingest_48.log").read_text()
     assert "no row for 1 scan(s)" in log and "008_HC.png" in log
     assert not (tmp_path / "resources" / "dataset_48.h5").exists()
+
+
+def _scheduled(result) -> set[str]:
+    """Rule names of the jobs a dry run would run."""
+    return set(re.findall(r"^(?:local)?rule (\w+):$", result.stdout, re.M))
+
+
+def test_a_changed_hc18_folder_is_ingested_again(hc18_copy, tmp_path):
+    """Ingest declares the CSV, the image folder and its scans, so a stale cache is rebuilt.
+
+    Oracle: Snakemake's own rerun decision (`-n`) after the folder changes on disk;
+    the CSV is left alone, so only the image folder can trigger the rerun.
+    """
+    config = write_config(tmp_path / "c.yaml", dataset={"source": "hc18", "path": str(hc18_copy)})
+    target = "resources/dataset_32.h5"
+    run_snakemake(tmp_path, config, "--cores", "1", target)
+    assert "ingest" not in _scheduled(run_snakemake(tmp_path, config, "-n", "--cores", "1", target))
+    folder = hc18_copy / "training_set"
+    old = (tmp_path / target).stat().st_mtime - 3600
+
+    # A scan edited in place: its content and mtime change, the folder's mtime does not.
+    scan = folder / "002_HC.png"
+    original = scan.read_bytes()
+    pixels = np.asarray(Image.open(scan)).copy()
+    pixels[:10, :10] = 255 - pixels[:10, :10]
+    Image.fromarray(pixels).save(scan)
+    os.utime(folder, (old, old))
+    assert "ingest" in _scheduled(run_snakemake(tmp_path, config, "-n", "--cores", "1", target))
+    scan.write_bytes(original)
+    os.utime(scan, (old, old))
+    os.utime(folder, (old, old))
+    assert "ingest" not in _scheduled(run_snakemake(tmp_path, config, "-n", "--cores", "1", target))
+
+    # A file added with an old mtime (as unzip or cp -p leave it): the folder changed.
+    extra = folder / "900_HC_Annotation.png"
+    shutil.copy2(folder / "000_HC_Annotation.png", extra)
+    os.utime(extra, (old, old))
+    result = run_snakemake(tmp_path, config, "-n", "--cores", "1", target)
+    assert "ingest" in _scheduled(result)

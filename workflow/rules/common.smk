@@ -81,17 +81,27 @@ for analyzer in dict.fromkeys([*config["analyzers"], *config["analyzer_params"]]
     analyzer_params(analyzer)
 
 
-def dataset_input() -> list[str]:
-    """The HC18 CSV the ingest step reads.
+def ingest_input() -> dict[str, str | list[str]]:
+    """What ingest reads: the CSV, the image folder and, for a real HC18 folder, every scan.
 
-    A real HC18 folder that is absent is left out of the DAG's inputs so that a
-    dry run (`-n`) works before the data are in place; ingest then fails with a
-    message that names the missing folder.
+    Declared so that a changed data folder is ingested again instead of a stale
+    cache being trusted: an added or removed file changes the folder's mtime and
+    the list, an edited scan its own mtime. The phantom folder is the phantoms
+    rule's directory output, so it is named alone. A real HC18 folder that is
+    absent is left out, so a dry run (`-n`) works before the data are in place;
+    ingest then fails with a message that names the missing folder.
     """
-    if IS_PHANTOM or Path(DATA_CSV).exists():
-        return [DATA_CSV]
-    logger.warning(f"{DATA_CSV} not found: place HC18 there or set dataset.path")
-    return []
+    if IS_PHANTOM:
+        return {"csv": DATA_CSV, "images": DATA_IMAGES}
+    if not Path(DATA_CSV).exists() or not Path(DATA_IMAGES).is_dir():
+        logger.warning(f"{DATA_CSV} not found: place HC18 there or set dataset.path")
+        return {}
+    scans = sorted(p.name for p in Path(DATA_IMAGES).iterdir() if p.suffix == ".png")
+    return {
+        "csv": DATA_CSV,
+        "images": DATA_IMAGES,
+        "scans": [f"{DATA_IMAGES}/{name}" for name in scans],
+    }
 
 
 def job_files(wildcards, input, output) -> str:

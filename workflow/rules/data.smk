@@ -6,7 +6,7 @@ if IS_PHANTOM:
     rule phantoms:
         output:
             csv=DATA_CSV,
-            images=directory(f"{DATA_ROOT}/training_set"),
+            images=directory(DATA_IMAGES),
         params:
             n_images=config["dataset"]["n_images"],
             seed=config["dataset"]["seed"],
@@ -21,11 +21,12 @@ if IS_PHANTOM:
 
 rule ingest:
     input:
-        dataset_input(),
+        **ingest_input(),
     output:
         "resources/dataset_{size}.h5",
     params:
-        source=config["dataset"]["source"],
+        # The folder (also when it is absent and ingest must say so) and its kind.
+        dataset=config["dataset"],
     wildcard_constraints:
         size=r"\d+",
     log:

@@ -6,8 +6,8 @@ from hcxai.io import run_job
 run_job(
     snakemake.log[0],
     ingest,
-    root=snakemake.config["dataset"]["path"],
+    root=snakemake.params.dataset["path"],
     out_path=snakemake.output[0],
     image_size=int(snakemake.wildcards.size),
-    source=snakemake.params.source,
+    source=snakemake.params.dataset["source"],
 )

@@ -1,12 +1,14 @@
 """Rule phantoms: synthetic HC18-layout scans (hcxai.phantom)."""
 
+from pathlib import Path
+
 from hcxai.io import run_job
 from hcxai.phantom import generate
 
 run_job(
     snakemake.log[0],
     generate,
-    out_dir=snakemake.config["dataset"]["path"],
+    out_dir=Path(snakemake.output.csv).parent,
     n_images=snakemake.params.n_images,
     seed=snakemake.params.seed,
     workers=snakemake.threads,
