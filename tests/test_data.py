@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hcxai.data import CSV_NAME, ingest, load_dataset
+from hcxai.data import CSV_NAME, ingest, load_dataset, resize_area
 from hcxai.io import InputError
 
 HEADER = "filename,pixel size(mm),head circumference (mm)"
@@ -36,9 +36,13 @@ def test_ingest_writes_a_self_describing_cache(phantom_root, tmp_path):
     data = load_dataset(out)
     assert list(data.image_id) == [f"{i:03d}_HC" for i in range(6)]
     np.testing.assert_allclose(data.hc_px, data.hc_mm / data.pixel_size_mm)
-    # The fitted annotation perimeter in pixels gives back the CSV's HC.
+    # The fitted annotation's perimeter in pixels (Ramanujan II, written out) gives back
+    # the CSV's HC.
     with h5py.File(out) as h5:
-        np.testing.assert_allclose(h5["hc_annotation_px"][:], data.hc_px, rtol=0.01)
+        a, b = h5["ellipse"][:, 2], h5["ellipse"][:, 3]
+    h = ((a - b) / (a + b)) ** 2
+    perimeter = np.pi * (a + b) * (1 + 3 * h / (10 + np.sqrt(4 - 3 * h)))
+    np.testing.assert_allclose(perimeter, data.hc_px, rtol=0.01)
     # Resized ellipse: the centre scales with the image.
     with h5py.File(out) as h5:
         np.testing.assert_allclose(
@@ -86,24 +90,28 @@ def test_the_pattern_tells_area_averaging_from_nearest_and_bilinear():
         assert np.abs(resized - area).max() > 20
 
 
-@pytest.mark.parametrize("size", [20, 32])
-def test_ingest_resizes_by_area_averaging(hc18_copy, tmp_path, size):
+def test_area_resize_at_integer_factors_is_the_block_mean():
+    """At 20 px both factors are integers (800/40, 540/27): the area average is a block mean.
+
+    (20 px is below the networks' minimum, so `resize_area` is called directly.)
+    """
+    image = block_pattern()
+    expected = image.reshape(20, 27, 20, 40).mean(axis=(1, 3))
+    np.testing.assert_allclose(resize_area(image, 20).astype(float), expected, atol=0.5)
+
+
+def test_ingest_resizes_by_area_averaging(hc18_copy, tmp_path):
     """Oracle: NumPy averages of the original pixels, not PIL.
 
-    At 20 px both factors are integers (800/40, 540/27) and the area average is a
-    block mean; at 32 px (25 and 16.875) it is the mean of the pixels whose centre
-    falls in the output pixel, as PIL's BOX filter defines it.
+    At 32 px (factors 25 and 16.875) the area average is the mean of the pixels
+    whose centre falls in the output pixel, as PIL's BOX filter defines it.
     """
     image = block_pattern()
     Image.fromarray(image).save(hc18_copy / "training_set" / "000_HC.png")
-    ingest(hc18_copy, tmp_path / "d.h5", image_size=size, source="hc18")
+    ingest(hc18_copy, tmp_path / "d.h5", image_size=32, source="hc18")
     got = load_dataset(tmp_path / "d.h5").images[0].astype(float)
-    if size == 20:
-        expected = image.reshape(20, 27, 20, 40).mean(axis=(1, 3))
-        np.testing.assert_allclose(got, expected, atol=0.5)
-    else:
-        expected = centre_box(540, size) @ image.astype(float) @ centre_box(800, size).T
-        np.testing.assert_allclose(got, expected, atol=1.0)
+    expected = centre_box(540, 32) @ image.astype(float) @ centre_box(800, 32).T
+    np.testing.assert_allclose(got, expected, atol=1.0)
 
 
 def test_header_spellings_and_hc18_names_are_accepted(hc18_copy, tmp_path):
@@ -291,3 +299,48 @@ def test_a_failure_while_writing_leaves_no_output_and_no_temp_file(
 def test_missing_folder_says_where_to_put_hc18(tmp_path):
     with pytest.raises(InputError, match=r"dataset\.path must be an HC18 folder"):
         ingest(tmp_path / "nowhere", tmp_path / "d.h5", image_size=32, source="hc18")
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"not an HDF5 file at all" * 100)
+
+
+def _old_format(path: Path) -> None:
+    with h5py.File(path, "a") as h5:
+        h5.attrs["format_version"] = 0
+
+
+def _no_ellipses(path: Path) -> None:
+    with h5py.File(path, "a") as h5:
+        del h5["ellipse_resized"]
+
+
+def _nan_hc(path: Path) -> None:
+    with h5py.File(path, "a") as h5:
+        h5["hc_px"][0] = np.nan
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_truncate, "cannot be read"),
+        (_garbage, "cannot be read"),
+        (_old_format, "format_version 0"),
+        (_no_ellipses, "missing ['ellipse_resized']"),
+        (_nan_hc, "non-finite HC"),
+    ],
+)
+def test_a_damaged_dataset_cache_names_the_file_and_the_rebuild(
+    phantom_root, tmp_path, damage, message
+):
+    path = tmp_path / "dataset_32.h5"
+    ingest(phantom_root, path, image_size=32, source="phantom")
+    damage(path)
+    with pytest.raises(InputError) as error:
+        load_dataset(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+    assert "rerun ingest" in str(error.value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 import hcxai
 from hcxai.ellipse import Ellipse, fit_outline
 from hcxai.io import InputError, atomic_output
+from hcxai.models import MIN_IMAGE_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -95,61 +97,50 @@ def _check_filename(name: str, folder: Path, csv_path: Path, line: int) -> None:
         )
 
 
-def read_csv(root: str | Path) -> list[Record]:
-    """Read and check `training_set_pixel_size_and_HC.csv` of an HC18-layout folder."""
-    root = Path(root)
-    csv_path = root / CSV_NAME
-    folder = root / IMAGE_FOLDER
-    if not csv_path.is_file():
-        raise InputError(
-            f"{csv_path} not found: dataset.path must be an HC18 folder holding {CSV_NAME} "
-            f"and {IMAGE_FOLDER}/"
-        )
-    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = [cell.strip() for cell in next(reader, [])]
-        positions = {}
-        for column, spellings in COLUMNS.items():
-            found = [i for i, cell in enumerate(header) if cell.lower() in spellings]
-            if not found:
-                raise InputError(
-                    f"{csv_path}: header {header} lacks the column {spellings[0]!r}; "
-                    "expected 'filename,pixel size(mm),head circumference (mm)' as in HC18"
-                )
-            positions[column] = found[0]
-        if len(header) != len(COLUMNS):
+def _column_positions(csv_path: Path, header: list[str]) -> dict[str, int]:
+    """Where each canonical column is in the header; exactly HC18's three columns."""
+    positions = {}
+    for column, spellings in COLUMNS.items():
+        found = [i for i, cell in enumerate(header) if cell.lower() in spellings]
+        if not found:
             raise InputError(
-                f"{csv_path}: header {header} has unexpected columns; "
-                "expected exactly 'filename,pixel size(mm),head circumference (mm)'"
+                f"{csv_path}: header {header} lacks the column {spellings[0]!r}; "
+                "expected 'filename,pixel size(mm),head circumference (mm)' as in HC18"
             )
-        records: list[Record] = []
-        seen: set[str] = set()
-        for line, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise InputError(
-                    f"{csv_path}, line {line}: {len(row)} fields, expected {len(header)}"
-                )
-            name = row[positions["filename"]].strip()
-            _check_filename(name, folder, csv_path, line)
-            if name in seen:
-                raise InputError(f"{csv_path}, line {line}: {name} is listed twice")
-            seen.add(name)
-            records.append(
-                Record(
-                    filename=name,
-                    pixel_size_mm=_positive_number(
-                        row[positions["pixel_size_mm"]], "pixel size", csv_path, line
-                    ),
-                    hc_mm=_positive_number(
-                        row[positions["hc_mm"]], "head circumference", csv_path, line
-                    ),
-                    line=line,
-                )
-            )
+        positions[column] = found[0]
+    if len(header) != len(COLUMNS):
+        raise InputError(
+            f"{csv_path}: header {header} has unexpected columns; "
+            "expected exactly 'filename,pixel size(mm),head circumference (mm)'"
+        )
+    return positions
+
+
+def _records(rows: Iterator[list[str]], positions: dict[str, int], csv_path: Path) -> list[Record]:
+    """The checked data rows (blank lines skipped; a name listed twice is an error)."""
+    folder = csv_path.parent / IMAGE_FOLDER
+    records: list[Record] = []
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(COLUMNS):
+            raise InputError(f"{csv_path}, line {line}: {len(row)} fields, expected {len(COLUMNS)}")
+        name = row[positions["filename"]].strip()
+        _check_filename(name, folder, csv_path, line)
+        if name in seen:
+            raise InputError(f"{csv_path}, line {line}: {name} is listed twice")
+        seen.add(name)
+        pixel_size = _positive_number(row[positions["pixel_size_mm"]], "pixel size", csv_path, line)
+        hc_mm = _positive_number(row[positions["hc_mm"]], "head circumference", csv_path, line)
+        records.append(Record(name, pixel_size, hc_mm, line))
     if not records:
         raise InputError(f"{csv_path}: no data rows; the data set is empty")
+    return records
+
+
+def _check_against_folder(records: list[Record], folder: Path, csv_path: Path) -> None:
+    """Every scan in the folder has a row, and every row's scan exists."""
     on_disk = (
         {p.name for p in folder.glob("*.png") if not p.name.endswith(ANNOTATION_SUFFIX)}
         if folder.is_dir()
@@ -157,7 +148,7 @@ def read_csv(root: str | Path) -> list[Record]:
     )
     if not on_disk:
         raise InputError(f"{folder}: no scans (*.png) found; is dataset.path an HC18 folder?")
-    unlisted = sorted(on_disk - seen)
+    unlisted = sorted(on_disk - {r.filename for r in records})
     if unlisted:
         raise InputError(
             f"{csv_path}: no row for {len(unlisted)} scan(s) in {folder}, first "
@@ -169,6 +160,22 @@ def read_csv(root: str | Path) -> list[Record]:
             f"{csv_path}, line {missing[0].line}: {folder / missing[0].filename} does not "
             f"exist ({len(missing)} listed scan(s) missing); remove the row or add the file"
         )
+
+
+def read_csv(root: str | Path) -> list[Record]:
+    """Read and check `training_set_pixel_size_and_HC.csv` of an HC18-layout folder."""
+    root = Path(root)
+    csv_path = root / CSV_NAME
+    if not csv_path.is_file():
+        raise InputError(
+            f"{csv_path} not found: dataset.path must be an HC18 folder holding {CSV_NAME} "
+            f"and {IMAGE_FOLDER}/"
+        )
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [cell.strip() for cell in next(reader, [])]
+        records = _records(reader, _column_positions(csv_path, header), csv_path)
+    _check_against_folder(records, root / IMAGE_FOLDER, csv_path)
     return records
 
 
@@ -212,17 +219,13 @@ def resize_area(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
-def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str) -> None:
-    """Check an HC18-layout folder and write the dataset cache `resources/dataset_{size}.h5`."""
-    root = Path(root)
-    if image_size < 8:
-        raise InputError(f"image_size must be >= 8, got {image_size}")
-    records = read_csv(root)
-    folder = root / IMAGE_FOLDER
+def _read_scans(
+    records: list[Record], folder: Path, image_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resized scans, and the annotation ellipses in original and in network pixels."""
     n = len(records)
     images = np.empty((n, image_size, image_size), dtype=np.uint8)
-    ellipses = np.empty((n, 5))
-    ellipses_resized = np.empty((n, 5))
+    ellipses, ellipses_resized = np.empty((n, 5)), np.empty((n, 5))
     sx, sy = image_size / HC18_WIDTH, image_size / HC18_HEIGHT
     for i, record in enumerate(records):
         images[i] = resize_area(_read_png(folder / record.filename, "scan"), image_size)
@@ -231,10 +234,15 @@ def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str)
         ellipses_resized[i] = ellipse.scaled(sx, sy).as_array()
         if (i + 1) % 200 == 0 or i + 1 == n:
             log.info("ingest: %d/%d scans read", i + 1, n)
+    return images, ellipses, ellipses_resized
+
+
+def _log_annotation_agreement(records: list[Record], ellipses: np.ndarray) -> None:
+    """How well the fitted annotation perimeter gives back the CSV's HC (a sanity check)."""
     pixel_size = np.array([r.pixel_size_mm for r in records])
     hc_mm = np.array([r.hc_mm for r in records])
-    hc_annotation_px = np.array([Ellipse(*row).perimeter for row in ellipses])
-    disagreement = np.abs(hc_annotation_px * pixel_size / hc_mm - 1)
+    perimeter_px = np.array([Ellipse(*row).perimeter for row in ellipses])
+    disagreement = np.abs(perimeter_px * pixel_size / hc_mm - 1)
     log.info(
         "annotation perimeter vs CSV HC: median %.3f%%, max %.3f%% (%s)",
         100 * np.median(disagreement),
@@ -246,6 +254,18 @@ def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str)
             "%d scan(s) whose annotation perimeter differs from the CSV HC by > 5%%",
             int((disagreement > 0.05).sum()),
         )
+
+
+def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str) -> None:
+    """Check an HC18-layout folder and write the dataset cache `resources/dataset_{size}.h5`."""
+    root = Path(root)
+    if image_size < MIN_IMAGE_SIZE:
+        raise InputError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
+    records = read_csv(root)
+    images, ellipses, ellipses_resized = _read_scans(records, root / IMAGE_FOLDER, image_size)
+    _log_annotation_agreement(records, ellipses)
+    pixel_size = np.array([r.pixel_size_mm for r in records])
+    hc_mm = np.array([r.hc_mm for r in records])
     strings = h5py.string_dtype()
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset(
@@ -260,7 +280,6 @@ def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str)
         h5.create_dataset("pixel_size_mm", data=pixel_size)
         h5.create_dataset("hc_mm", data=hc_mm)
         h5.create_dataset("hc_px", data=hc_mm / pixel_size)
-        h5.create_dataset("hc_annotation_px", data=hc_annotation_px)
         h5.create_dataset("ellipse", data=ellipses)
         h5.create_dataset("ellipse_resized", data=ellipses_resized)
         h5.attrs.update(
@@ -277,7 +296,7 @@ def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str)
                 "format_version": FORMAT_VERSION,
             }
         )
-    log.info("wrote %s: %d scans at %dx%d", out_path, n, image_size, image_size)
+    log.info("wrote %s: %d scans at %dx%d", out_path, len(records), image_size, image_size)
 
 
 @dataclass(frozen=True)
@@ -303,17 +322,46 @@ class Dataset:
         return np.array([position[i] for i in image_ids], dtype=np.int64)
 
 
-def load_dataset(path: str | Path) -> Dataset:
-    """Read a dataset cache written by `ingest`."""
-    with h5py.File(path, "r") as h5:
-        return Dataset(
-            images=h5["images"][:],
-            image_id=np.array([s.decode() for s in h5["image_id"][:]]),
-            pixel_size_mm=h5["pixel_size_mm"][:],
-            hc_mm=h5["hc_mm"][:],
-            hc_px=h5["hc_px"][:],
-            ellipse_resized=h5["ellipse_resized"][:],
+DATASETS = ("images", "image_id", "pixel_size_mm", "hc_mm", "hc_px", "ellipse_resized")
+
+
+def _check_dataset_file(h5: h5py.File, path: str | Path) -> None:
+    """The cache is ingest's, of this format: every dataset, one length, known fields."""
+    rebuild = f"delete it and rerun ingest (snakemake {path})"
+    version = h5.attrs.get("format_version")
+    if version != FORMAT_VERSION:
+        written = "none" if version is None else int(version)
+        raise InputError(
+            f"{path}: format_version {written}, this hcxai reads {FORMAT_VERSION}; {rebuild}"
         )
+    missing = [name for name in DATASETS if name not in h5]
+    if missing or h5.attrs.get("ellipse_fields") != ELLIPSE_FIELDS:
+        raise InputError(f"{path}: not a dataset cache (missing {missing}); {rebuild}")
+    lengths = {name: len(h5[name]) for name in DATASETS}
+    if len(set(lengths.values())) != 1 or h5["images"].ndim != 3:
+        raise InputError(f"{path}: datasets of different lengths {lengths}; {rebuild}")
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read a dataset cache written by `ingest`; a damaged or foreign file is an InputError."""
+    try:
+        with h5py.File(path, "r") as h5:
+            _check_dataset_file(h5, path)
+            data = Dataset(
+                images=h5["images"][:],
+                image_id=np.array([s.decode() for s in h5["image_id"][:]]),
+                pixel_size_mm=h5["pixel_size_mm"][:],
+                hc_mm=h5["hc_mm"][:],
+                hc_px=h5["hc_px"][:],
+                ellipse_resized=h5["ellipse_resized"][:],
+            )
+    except OSError as error:
+        raise InputError(
+            f"{path} cannot be read ({error}); delete it and rerun ingest (snakemake {path})"
+        ) from None
+    if not (np.isfinite(data.hc_px).all() and np.isfinite(data.ellipse_resized).all()):
+        raise InputError(f"{path}: non-finite HC or ellipse values; delete it and rerun ingest")
+    return data
 
 
 def _zscore_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
