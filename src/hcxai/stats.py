@@ -1,15 +1,28 @@
-"""Uncertainty of per-image scores: seeded bootstrap confidence intervals (scipy.stats).
+"""Uncertainty and significance of per-image scores: bootstrap CIs and paired tests.
 
 Every stage that summarises a per-image score over images (AOPC, skull focus,
 ...) reports its mean with `mean_ci`, so all intervals in hcxai mean the same.
+
+The analyzers of a backbone are scored on the same images, so they are compared
+per image (Demšar 2006): Friedman's test and mean ranks over all of them,
+Wilcoxon signed-rank tests of every pair with Holm's adjustment, and each
+order's paired difference to the random order. Lower AOPC is better throughout.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
+
+from hcxai.io import InputError, atomic_output
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,3 +57,277 @@ def mean_ci(values: np.ndarray, confidence: float, n_resamples: int, seed: int) 
     )
     interval = result.confidence_interval
     return Interval(len(values), float(values.mean()), float(interval.low), float(interval.high))
+
+
+# --- AOPC: the analyzers of a backbone compared on the same images ---------------------
+
+PAIR_COLUMNS = ["backbone", "analyzer", "fold", "image_id", "order", "aopc"]
+IMAGE = ["fold", "image_id"]  # an image's identity: each image is tested in one fold
+# Paired AOPC differences this small (px) are float noise, not evidence: they count as
+# ties, e.g. LRP-z against Input x Gradient, which are equal on a ReLU network.
+ZERO_PX = 1e-9
+REBUILD = "delete it and rerun the workflow, which rebuilds it with rule aopc_pair"
+PAIRWISE_COLUMNS = [
+    "backbone",
+    "order",
+    "analyzer_a",
+    "analyzer_b",
+    "n_images",
+    "aopc_mean_a",
+    "aopc_mean_b",
+    "wilcoxon_statistic",
+    "p",
+    "p_holm",
+    "effect_size",
+    "better",
+]
+DERIVED = ("p_holm", "better")  # computed over a backbone's pairs, after the tests
+
+
+def require_order(per_image: pd.DataFrame, order: str) -> None:
+    """The tests compare analyzers on one order; name the config key that brings it back."""
+    if order not in set(per_image["order"]):
+        raise InputError(
+            f"the pair AOPC files have no '{order}' rows (they have "
+            f"{sorted(set(per_image['order']))}): add {order} to perturbation.orders"
+        )
+
+
+def image_matrix(per_image: pd.DataFrame, backbone: str, order: str) -> pd.DataFrame:
+    """One backbone x order as images (rows) x analyzers (columns, in input order).
+
+    Paired statistics need every analyzer on the same images: a gap is an error, not a NaN.
+    """
+    rows = per_image[(per_image["backbone"] == backbone) & (per_image["order"] == order)]
+    matrix = rows.pivot(index=IMAGE, columns="analyzer", values="aopc")
+    matrix = matrix[list(dict.fromkeys(rows["analyzer"]))]
+    gaps = matrix.columns[matrix.isna().any()].tolist()
+    if gaps:
+        raise InputError(
+            f"{backbone}, order {order}: analyzers {gaps} lack the AOPC of images that other "
+            "analyzers have; rebuild every pair file of this backbone from the same run"
+        )
+    return matrix
+
+
+def mean_ranks(matrix: pd.DataFrame) -> pd.Series:
+    """Friedman's mean rank per analyzer: within each image 1 = the lowest (most negative,
+    best) AOPC, tied analyzers share their average rank; then the mean over images.
+
+    Ranks make images of very different error scales count alike (Demšar 2006).
+    """
+    return matrix.rank(axis=1, method="average", ascending=True).mean()
+
+
+def aopc_stats(
+    per_image: pd.DataFrame, *, confidence: float, n_resamples: int, seed: int
+) -> pd.DataFrame:
+    """Per backbone x analyzer x order: the mean AOPC with its bootstrap CI over images,
+    the Friedman mean rank among the backbone's analyzers, and the mean paired difference
+    to the same images' random-order AOPC with its CI (NaN for the random order itself).
+
+    A mean alone does not say whether it stands out of the between-image spread.
+    """
+    boot = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    rows = []
+    for backbone in dict.fromkeys(per_image["backbone"]):
+        orders = dict.fromkeys(per_image.loc[per_image["backbone"] == backbone, "order"])
+        matrices = {order: image_matrix(per_image, backbone, order) for order in orders}
+        baseline = matrices.get("random")
+        for order, matrix in matrices.items():
+            ranks = mean_ranks(matrix)
+            for analyzer, values in matrix.items():
+                ci = mean_ci(values.to_numpy(), **boot)
+                versus = Interval(0, np.nan, np.nan, np.nan)
+                if order != "random" and baseline is not None and analyzer in baseline:
+                    paired = values - baseline[analyzer].reindex(values.index)
+                    versus = mean_ci(paired.to_numpy(), **boot)
+                rows.append(
+                    {
+                        "backbone": backbone,
+                        "analyzer": analyzer,
+                        "order": order,
+                        "n_images": ci.n,
+                        "aopc_mean": ci.mean,
+                        "aopc_ci_low": ci.low,
+                        "aopc_ci_high": ci.high,
+                        "friedman_mean_rank": ranks[analyzer],
+                        "aopc_minus_random": versus.mean,
+                        "aopc_minus_random_ci_low": versus.low,
+                        "aopc_minus_random_ci_high": versus.high,
+                    }
+                )
+    table = pd.DataFrame(rows)
+    first_seen = {c: list(dict.fromkeys(table[c])) for c in ("backbone", "analyzer", "order")}
+    return table.sort_values(
+        list(first_seen), key=lambda c: c.map(first_seen[c.name].index), ignore_index=True
+    )
+
+
+def signed_rank_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Two-sided Wilcoxon signed-rank test of the paired d = a - b: (statistic, p, effect).
+
+    The effect is the matched-pairs rank-biserial correlation (Kerby 2014) from the signed
+    ranks of |d|: (R+ - R-) / (R+ + R-), in [-1, 1]. NEGATIVE means `a` has the lower AOPC
+    (a is better), -1 when it is lower on every image; positive means `b` is better; 0, the
+    ranks balance. Zero differences (|d| <= ZERO_PX) are dropped, like scipy's default
+    zero_method="wilcox"; when every difference is zero there is no evidence: (0, 1, 0).
+    """
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[np.abs(d) > ZERO_PX]
+    if len(d) == 0:
+        return 0.0, 1.0, 0.0
+    ranks = scipy_stats.rankdata(np.abs(d))
+    effect = (ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum()
+    result = scipy_stats.wilcoxon(d, alternative="two-sided")
+    return float(result.statistic), float(result.pvalue), float(effect)
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values: testing many pairs at alpha flags some by chance."""
+    p = np.asarray(p, dtype=np.float64)
+    return multipletests(p, method="holm")[1] if len(p) else p
+
+
+def aopc_pairwise(per_image: pd.DataFrame, order: str = "morf", *, alpha: float) -> pd.DataFrame:
+    """Per backbone, every unordered analyzer pair (a, b) compared image by image.
+
+    `signed_rank_test` of a - b gives the statistic, p and the effect size (< 0: a better);
+    p_holm adjusts p over all pairs of the backbone; `better` is the analyzer with the
+    lower mean AOPC when p_holm < alpha, else "".
+    """
+    require_order(per_image, order)
+    rows = []
+    for backbone in dict.fromkeys(per_image["backbone"]):
+        matrix = image_matrix(per_image, backbone, order)
+        for a, b in itertools.combinations(matrix.columns, 2):
+            statistic, p, effect = signed_rank_test(matrix[a].to_numpy(), matrix[b].to_numpy())
+            rows.append(
+                {
+                    "backbone": backbone,
+                    "order": order,
+                    "analyzer_a": a,
+                    "analyzer_b": b,
+                    "n_images": len(matrix),
+                    "aopc_mean_a": matrix[a].mean(),
+                    "aopc_mean_b": matrix[b].mean(),
+                    "wilcoxon_statistic": statistic,
+                    "p": p,
+                    "effect_size": effect,
+                }
+            )
+    table = pd.DataFrame(rows, columns=[c for c in PAIRWISE_COLUMNS if c not in DERIVED])
+    table["p_holm"] = table.groupby("backbone", sort=False)["p"].transform(holm)
+    a_lower = table["aopc_mean_a"] <= table["aopc_mean_b"]
+    lower_mean = table["analyzer_a"].where(a_lower, table["analyzer_b"])
+    table["better"] = lower_mean.where(table["p_holm"] < alpha, "")
+    return table[PAIRWISE_COLUMNS]
+
+
+def friedman(per_image: pd.DataFrame, order: str = "morf") -> pd.DataFrame:
+    """Per backbone: Friedman's test that all analyzers rank alike on the same images.
+
+    The omnibus test the pairwise comparisons and the critical-difference diagram follow
+    (Demšar 2006); it needs at least three analyzers (NaN otherwise).
+    """
+    require_order(per_image, order)
+    rows = []
+    for backbone in dict.fromkeys(per_image["backbone"]):
+        matrix = image_matrix(per_image, backbone, order)
+        statistic = p = np.nan
+        if matrix.shape[1] >= 3:
+            result = scipy_stats.friedmanchisquare(*matrix.to_numpy().T)
+            statistic, p = float(result.statistic), float(result.pvalue)
+        rows.append(
+            {
+                "backbone": backbone,
+                "order": order,
+                "n_images": matrix.shape[0],
+                "n_analyzers": matrix.shape[1],
+                "statistic": statistic,
+                "p": p,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def read_pairs(pair_files: list[str]) -> pd.DataFrame:
+    """Every pair file (one backbone x analyzer each) as one checked per-image table.
+
+    A bad file is named with its fix here, before any statistic hides the problem.
+    """
+    frames, owner = [], {}
+    for path in pair_files:
+        frame = pd.read_csv(path, dtype={"image_id": str})
+        missing = [c for c in PAIR_COLUMNS if c not in frame.columns]
+        if missing or frame.empty:
+            what = f"lacks the column(s) {missing}" if missing else "has no rows"
+            raise InputError(f"{path} {what}; {REBUILD}")
+        pairs = set(zip(frame["backbone"], frame["analyzer"], strict=True))
+        if len(pairs) > 1:
+            raise InputError(f"{path} mixes {sorted(pairs)}: one backbone x analyzer a file")
+        (pair,) = pairs
+        if pair in owner:
+            raise InputError(f"{path} and {owner[pair]} both hold {pair}: pass each once")
+        owner[pair] = path
+        if frame.duplicated(PAIR_COLUMNS[:-1]).any():
+            raise InputError(f"{path} repeats an image x order; {REBUILD}")
+        frame["aopc"] = pd.to_numeric(frame["aopc"], errors="coerce")
+        if not np.isfinite(frame["aopc"]).all():
+            raise InputError(f"{path} has a missing or non-numeric AOPC; {REBUILD}")
+        frames.append(frame[PAIR_COLUMNS])
+    per_image = pd.concat(frames, ignore_index=True)
+    check_same_images(per_image, owner)
+    return per_image
+
+
+def check_same_images(per_image: pd.DataFrame, owner: dict[tuple[str, str], str]) -> None:
+    """Every analyzer x order of a backbone must cover the same images: tests are paired."""
+    for backbone, rows in per_image.groupby("backbone", sort=False):
+        sets = {
+            key: set(zip(group["fold"], group["image_id"], strict=True))
+            for key, group in rows.groupby(["analyzer", "order"], sort=False)
+        }
+        (first, reference), *others = sets.items()
+        for (analyzer, order), images in others:
+            if images != reference:
+                odd = sorted(images ^ reference)[:3]
+                raise InputError(
+                    f"{owner[(backbone, analyzer)]} ({order}) and "
+                    f"{owner[(backbone, first[0])]} ({first[1]}) cover different images "
+                    f"(e.g. fold, image {odd}): the analyzers of a backbone are compared on "
+                    "the same images; rebuild the pair files from one run (same "
+                    "saliency.max_images_per_fold, perturbation.orders and data set)"
+                )
+
+
+def write_statistics(
+    pair_files: list[str],
+    stats_path: str,
+    pairwise_path: str,
+    friedman_path: str,
+    *,
+    bootstrap_samples: int,
+    confidence: float,
+    alpha: float,
+    seed: int,
+    order: str = "morf",
+) -> None:
+    """aopc_stats.csv, aopc_pairwise.csv and aopc_friedman.csv from the pair AOPC files."""
+    per_image = read_pairs(pair_files)
+    require_order(per_image, order)  # before the bootstrap, not after
+    stats = aopc_stats(per_image, confidence=confidence, n_resamples=bootstrap_samples, seed=seed)
+    pairs = aopc_pairwise(per_image, order, alpha=alpha)
+    tests = friedman(per_image, order)
+    for frame, path in ((stats, stats_path), (pairs, pairwise_path), (tests, friedman_path)):
+        with atomic_output(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.6g")  # p-values need the exponent
+    log.info("Friedman's test (%s AOPC):\n%s", order, tests.to_string(index=False))
+    found = pairs[pairs["better"] != ""]
+    log.info(
+        "%d of %d analyzer pairs differ (Wilcoxon, Holm-adjusted alpha=%g):\n%s",
+        len(found),
+        len(pairs),
+        alpha,
+        found[["backbone", "better", "analyzer_a", "analyzer_b", "p_holm"]].to_string(index=False),
+    )
