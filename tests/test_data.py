@@ -45,8 +45,9 @@ def test_ingest_writes_a_self_describing_cache(phantom_root, tmp_path):
     np.testing.assert_allclose(perimeter, data.hc_px, rtol=0.01)
     # Resized ellipse: the centre scales with the image.
     with h5py.File(out) as h5:
+        # Pixel centres map to pixel centres: index x -> s (x + 1/2) - 1/2.
         np.testing.assert_allclose(
-            h5["ellipse_resized"][:, 0], h5["ellipse"][:, 0] * 64 / 800, rtol=1e-9
+            h5["ellipse_resized"][:, 0], (h5["ellipse"][:, 0] + 0.5) * 64 / 800 - 0.5, rtol=1e-9
         )
 
 

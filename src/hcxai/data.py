@@ -40,7 +40,7 @@ COLUMNS = {
 }
 ELLIPSE_FIELDS = "cx,cy,a,b,angle"
 MIN_OUTLINE_PIXELS = 20
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ellipse_resized in network pixel-centre coordinates
 NORMALISATION_NOTE = "per-image z-score, grayscale replicated to 3 channels"
 
 
@@ -219,6 +219,19 @@ def resize_area(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
+def in_network_pixels(ellipse: Ellipse, sx: float, sy: float) -> Ellipse:
+    """An ellipse in original pixel indices, in the resized image's pixel indices.
+
+    Pixel i's centre is at index i in both images. The area resize maps corner
+    coordinate X (= index + 1/2) to s X, so an original index x lands at
+    s (x + 1/2) - 1/2: a scaling about the origin, then a shift of s/2 - 1/2.
+    """
+    scaled = ellipse.scaled(sx, sy)
+    return Ellipse(
+        scaled.cx + sx / 2 - 0.5, scaled.cy + sy / 2 - 0.5, scaled.a, scaled.b, scaled.angle
+    )
+
+
 def _read_scans(
     records: list[Record], folder: Path, image_size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,7 +244,7 @@ def _read_scans(
         images[i] = resize_area(_read_png(folder / record.filename, "scan"), image_size)
         ellipse = fit_annotation(folder / record.annotation)
         ellipses[i] = ellipse.as_array()
-        ellipses_resized[i] = ellipse.scaled(sx, sy).as_array()
+        ellipses_resized[i] = in_network_pixels(ellipse, sx, sy).as_array()
         if (i + 1) % 200 == 0 or i + 1 == n:
             log.info("ingest: %d/%d scans read", i + 1, n)
     return images, ellipses, ellipses_resized

@@ -1,1 +1,58 @@
 # Localization: relevance against the annotated skull ellipse, per image, then summarised.
+
+LOCALIZATION_SCORES = "results/localization/{backbone}/fold{fold}/{analyzer}.csv"
+
+
+rule localization:
+    input:
+        saliency="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
+        dataset=DATASET,
+    output:
+        scores=LOCALIZATION_SCORES,
+    params:
+        # A changed band reruns these jobs (and so the summary and figure).
+        settings=job_settings(band_px=config["localization"]["band_px"]),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    log:
+        "logs/localization/{backbone}/fold{fold}/{analyzer}.log",
+    benchmark:
+        "results/benchmarks/localization/{backbone}/fold{fold}/{analyzer}.tsv"
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/localization.py"
+
+
+rule localization_summary:
+    input:
+        expand(LOCALIZATION_SCORES, backbone=BACKBONES, fold=FOLDS, analyzer=ANALYZERS),
+    output:
+        "results/localization.csv",
+    params:
+        statistics=job_settings(
+            confidence=config["statistics"]["confidence"],
+            bootstrap_samples=config["statistics"]["bootstrap_samples"],
+            seed=config["statistics"]["seed"],
+        ),
+    log:
+        "logs/localization_summary.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/localization_summary.py"
+
+
+rule localization_figure:
+    input:
+        "results/localization.csv",
+    output:
+        "results/figures/localization.png",
+    log:
+        "logs/localization_figure.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/localization_figure.py"

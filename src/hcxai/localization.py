@@ -1,0 +1,311 @@
+"""Localization: how much of a map's relevance lies on the annotated skull (pure NumPy).
+
+HC is the perimeter of the skull ellipse that HC18 annotates, so a map that
+explains an HC estimate should put its relevance on that outline. Per image
+and map:
+
+- `skull_focus`: share of |relevance| in the skull band / the band's share of
+  the image. 1 = what a map unrelated to the skull gives; 1 / band_share = all
+  of it on the skull.
+- `rank_accuracy`: share of the K most relevant pixels (|relevance|) that lie
+  in the band, K = the band's pixel count (Arras et al. 2022, "CLEVR-XAI").
+  Ties at the cut count in proportion (see `rank_accuracy`).
+- `positive_inside_head`: share of the positive relevance inside the ellipse.
+- `band_share`: the band's share of the image (the chance level of rank accuracy).
+
+The band is every pixel whose centre lies within `band_px` of the annotated
+outline, with the exact point-to-ellipse distance (`distance_to_outline`).
+A map without relevance (all zeros, or non-finite) gives NaN, not an error.
+
+Coordinates: a map's pixel (row r, column c) has its centre at x = c, y = r,
+the frame of the data set's `ellipse_resized` (see `hcxai.data.in_network_pixels`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+from hcxai.analyzers import PAPER_ORDER
+from hcxai.data import Dataset, load_dataset
+from hcxai.ellipse import Ellipse
+from hcxai.io import InputError, atomic_output
+from hcxai.saliency_file import SaliencyFile, read_saliency
+from hcxai.stats import mean_ci
+
+log = logging.getLogger(__name__)
+
+METRICS = ("skull_focus", "rank_accuracy", "positive_inside_head", "band_share")
+KEYS = ["backbone", "fold", "analyzer", "image_id"]
+# Bisection halvings of the root bracket: 2^-64 of a bracket of at most ~1e4
+# (pixels <= 1e3 px from the centre, axis ratio <= 100) is below double precision.
+BISECTION_STEPS = 64
+
+
+def _folded_frame(ellipse: Ellipse, size: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Pixel centres in the ellipse's own axes, folded into the first quadrant: (u, v, a, b).
+
+    Why fold: the distance to an ellipse is symmetric in both axes, and the
+    root finder below needs u, v >= 0 and a >= b (else the axes swap roles).
+    """
+    rows, cols = np.mgrid[:size, :size].astype(np.float64)
+    dx, dy = cols - ellipse.cx, rows - ellipse.cy
+    cos, sin = math.cos(ellipse.angle), math.sin(ellipse.angle)
+    u, v = np.abs(dx * cos + dy * sin), np.abs(dy * cos - dx * sin)
+    if ellipse.a >= ellipse.b:
+        return u, v, ellipse.a, ellipse.b
+    return v, u, ellipse.b, ellipse.a
+
+
+def _off_axis_distance(y0: np.ndarray, y1: np.ndarray, e0: float, e1: float) -> np.ndarray:
+    """Distance of points with y1 > 0 to the ellipse (x/e0)^2 + (y/e1)^2 = 1, e0 >= e1.
+
+    Eberly's robust method ("Distance from a point to an ellipse", 2013): the
+    closest point is x = (r y0 / (t + r), y1 / (t + 1)), r = (e0/e1)^2, where t
+    is the one root of a function that falls monotonically on the bracket, so
+    plain bisection finds it from any pixel (no start value, no divergence).
+    """
+    z0, z1 = y0 / e0, y1 / e1
+    outside = z0**2 + z1**2 >= 1
+    ratio = (e0 / e1) ** 2
+    n0 = ratio * z0
+    low, high = z1 - 1, np.where(outside, np.hypot(n0, z1) - 1, 0.0)
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        positive = (n0 / (middle + ratio)) ** 2 + (z1 / (middle + 1)) ** 2 > 1
+        low, high = np.where(positive, middle, low), np.where(positive, high, middle)
+    root = (low + high) / 2
+    return np.hypot(ratio * y0 / (root + ratio) - y0, y1 / (root + 1) - y1)
+
+
+def _on_axis_distance(y0: np.ndarray, e0: float, e1: float) -> np.ndarray:
+    """Distance of points (y0 >= 0, 0) on the major axis to the ellipse (Eberly's special case).
+
+    Why separate: there the closest point may leave the axis (a point near the
+    centre of a long ellipse is closest to two symmetric points), which the
+    off-axis formula cannot represent.
+    """
+    vertex = np.abs(y0 - e0)
+    if e0 == e1:
+        return vertex
+    x = np.minimum(e0 * y0 / (e0**2 - e1**2), 1.0)
+    return np.where(x < 1, np.hypot(e0 * x - y0, e1 * np.sqrt(1 - x**2)), vertex)
+
+
+def _distance(u: np.ndarray, v: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Distance of folded points (u, v >= 0) to the outline of (u/a)^2 + (v/b)^2 = 1, a >= b."""
+    off_axis = _off_axis_distance(u, np.where(v > 0, v, b), a, b)
+    return np.where(v > 0, off_axis, _on_axis_distance(u, a, b))
+
+
+def distance_to_outline(ellipse: Ellipse, size: int) -> np.ndarray:
+    """Euclidean distance of every pixel centre of a size x size map to the ellipse outline.
+
+    Exact up to floating point (the bisection stops at 2^-64 of its bracket;
+    tested to 1e-9 px against |r - R| on a circle and to the sampling error
+    against 100,000 outline samples), so the band edge does not depend on a
+    sampling density.
+    """
+    return _distance(*_folded_frame(ellipse, size))
+
+
+def band_mask(ellipse: Ellipse, size: int, band_px: float) -> np.ndarray:
+    """The skull band: pixels whose centre is within `band_px` of the outline (both sides).
+
+    Why a pre-filter: the exact distance costs 64 bisection steps per pixel, and
+    only pixels between the ellipse scaled by 1 - w/b and by 1 + w/b can be
+    within w = band_px of the outline (scaling by 1 -+ w/b moves every support
+    line by w h/b >= w, h >= b being the support distance), so only those are
+    measured: the same mask, 3 ms instead of 22 ms per image at 128 px.
+    """
+    u, v, a, b = _folded_frame(ellipse, size)
+    level = (u / a) ** 2 + (v / b) ** 2
+    margin = 1e-9  # keeps pixels that sit exactly on a scaled ellipse, whatever the rounding
+    inner, outer = max(1 - band_px / b, 0.0) ** 2 - margin, (1 + band_px / b) ** 2 + margin
+    near = (level >= inner) & (level <= outer)
+    band = np.zeros((size, size), dtype=bool)
+    band[near] = _distance(u[near], v[near], a, b) <= band_px
+    return band
+
+
+def inside_mask(ellipse: Ellipse, size: int) -> np.ndarray:
+    """The head: pixels whose centre lies inside the ellipse or on it."""
+    u, v, a, b = _folded_frame(ellipse, size)
+    return (u / a) ** 2 + (v / b) ** 2 <= 1
+
+
+def _total(values: np.ndarray) -> float:
+    """Sum of non-negative values, NaN when there is nothing to share out (0 or non-finite)."""
+    total = float(values.sum())
+    return total if np.isfinite(total) and total > 0 else math.nan
+
+
+def skull_focus(relevance: np.ndarray, band: np.ndarray) -> float:
+    """Share of |relevance| in the band divided by the band's share of the image (chance = 1).
+
+    Why divided: a wide band holds much relevance by area alone; the ratio
+    makes band widths and head sizes comparable.
+    """
+    magnitude = np.abs(relevance)
+    share_of_image = band.mean()
+    if share_of_image == 0:
+        return math.nan
+    return float(magnitude[band].sum()) / _total(magnitude) / share_of_image
+
+
+def rank_accuracy(relevance: np.ndarray, band: np.ndarray) -> float:
+    """Share of the K pixels of largest |relevance| that lie in the band, K = band pixels.
+
+    Tie rule: pixels tied with the K-th largest value share the remaining
+    places in proportion, i.e. the expectation over a random order of the
+    ties. Thus a constant map scores the band's share of the image exactly,
+    and no pixel order (row-major, say) can favour the band.
+    """
+    magnitude, in_band = np.abs(relevance).ravel(), band.ravel()
+    k = int(in_band.sum())
+    if k == 0 or math.isnan(_total(magnitude)):
+        return math.nan
+    threshold = np.partition(magnitude, magnitude.size - k)[magnitude.size - k]
+    above, tied = magnitude > threshold, magnitude == threshold
+    places_left = k - int(above.sum())
+    hits = (above & in_band).sum() + places_left * (tied & in_band).sum() / tied.sum()
+    return float(hits) / k
+
+
+def positive_inside_head(relevance: np.ndarray, inside: np.ndarray) -> float:
+    """Share of the positive relevance inside the head (NaN when there is none).
+
+    Why positive only: for signed methods (LRP, Input x Gradient) positive
+    relevance is evidence for the estimate; negative relevance cancels it.
+    """
+    positive = np.maximum(relevance, 0)
+    return float(positive[inside].sum()) / _total(positive)
+
+
+def image_scores(relevance: np.ndarray, ellipse: Ellipse, band_px: float) -> dict[str, float]:
+    """Every localization metric of one map against one image's ellipse (index frame)."""
+    size = relevance.shape[-1]
+    band = band_mask(ellipse, size, band_px)
+    return {
+        "skull_focus": skull_focus(relevance, band),
+        "rank_accuracy": rank_accuracy(relevance, band),
+        "positive_inside_head": positive_inside_head(relevance, inside_mask(ellipse, size)),
+        "band_share": float(band.mean()),
+    }
+
+
+def _check_inputs(
+    maps: SaliencyFile, data: Dataset, saliency_path: str, dataset_path: str
+) -> np.ndarray:
+    """The data set rows of the maps' images; InputError naming both files and the fix."""
+    shape, size = maps.maps.shape, data.images.shape[-1]
+    if len(shape) != 3 or shape[1] != shape[2] or shape[0] != len(maps.image_ids):
+        raise InputError(
+            f"{saliency_path}: maps have shape {shape} for {len(maps.image_ids)} image ids, "
+            "expected (n_ids, s, s); delete it and rerun its saliency job"
+        )
+    if shape[-1] != size:
+        raise InputError(
+            f"{saliency_path}: maps are {shape[-1]}x{shape[-1]} px but {dataset_path} holds "
+            f"{size}x{size} images; the maps were made at another image_size: delete them "
+            "and rerun the saliency jobs, or set image_size to the maps' size"
+        )
+    try:
+        return data.index_of(maps.image_ids)
+    except InputError as error:
+        raise InputError(f"{saliency_path} vs {dataset_path}: {error}") from None
+
+
+def localization_table(
+    maps: SaliencyFile,
+    data: Dataset,
+    band_px: float,
+    labels: dict[str, str],
+    paths: tuple[str, str] = ("saliency file", "dataset"),
+) -> pd.DataFrame:
+    """One row per explained image: `labels` (backbone, fold, analyzer), image_id, METRICS."""
+    rows = _check_inputs(maps, data, *paths)
+    records = []
+    for image_id, relevance, row in zip(maps.image_ids, maps.maps, rows, strict=True):
+        ellipse = Ellipse(*data.ellipse_resized[row])
+        scores = image_scores(relevance.astype(np.float64), ellipse, band_px)
+        records.append({**labels, "image_id": image_id, **scores})
+    return pd.DataFrame(records, columns=[*KEYS, *METRICS])
+
+
+def write_localization(
+    saliency_path: str,
+    dataset_path: str,
+    band_px: float,
+    out_path: str,
+    backbone: str,
+    fold: str,
+    analyzer: str,
+) -> None:
+    """`results/localization/{backbone}/fold{fold}/{analyzer}.csv` from one saliency file."""
+    maps = read_saliency(saliency_path)
+    for key, expected in (("backbone", backbone), ("fold", fold), ("analyzer", analyzer)):
+        found = maps.attributes.get(key)
+        if found is not None and str(found) != str(expected):
+            raise InputError(
+                f"{saliency_path}: made for {key} {found!r}, but its path says {expected!r}; "
+                "delete it and rerun its saliency job"
+            )
+    labels = {"backbone": backbone, "fold": str(fold), "analyzer": analyzer}
+    table = localization_table(
+        maps, load_dataset(dataset_path), band_px, labels, (saliency_path, dataset_path)
+    )
+    empty = int(table["skull_focus"].isna().sum())
+    if empty:
+        log.warning("%s: %d map(s) without relevance (NaN scores)", saliency_path, empty)
+    with atomic_output(out_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    log.info("wrote %s: %d images, band %.2f px", out_path, len(table), band_px)
+
+
+def summarise(
+    per_image: pd.DataFrame, confidence: float, n_resamples: int, seed: int
+) -> pd.DataFrame:
+    """Per backbone x analyzer: n_images and each metric's mean with its bootstrap CI.
+
+    NaN scores (maps without relevance) are left out of a metric's mean and CI.
+    Rows: backbones in order of appearance, analyzers in the paper's order.
+    """
+    rows = []
+    backbones = list(dict.fromkeys(per_image["backbone"]))
+    present = list(dict.fromkeys(per_image["analyzer"]))
+    analyzers = [a for a in PAPER_ORDER if a in present] + [
+        a for a in present if a not in PAPER_ORDER
+    ]
+    for backbone in backbones:
+        for analyzer in analyzers:
+            group = per_image[
+                (per_image["backbone"] == backbone) & (per_image["analyzer"] == analyzer)
+            ]
+            if group.empty:
+                continue
+            row = {"backbone": backbone, "analyzer": analyzer, "n_images": len(group)}
+            for metric in METRICS:
+                ci = mean_ci(group[metric].to_numpy(), confidence, n_resamples, seed)
+                row[f"{metric}_mean"], row[f"{metric}_ci_low"] = ci.mean, ci.low
+                row[f"{metric}_ci_high"] = ci.high
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_summary(
+    per_image_files: list[str], out_path: str, confidence: float, n_resamples: int, seed: int
+) -> None:
+    """`results/localization.csv` from every per-image localization file."""
+    per_image = pd.concat(
+        [pd.read_csv(f, dtype={"image_id": str, "fold": str}) for f in per_image_files],
+        ignore_index=True,
+    )
+    summary = summarise(per_image, confidence, n_resamples, seed)
+    with atomic_output(out_path) as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.6g")
+    shown = ["backbone", "analyzer", "n_images", "skull_focus_mean", "rank_accuracy_mean"]
+    log.info("localization (skull focus: 1 = chance):\n%s", summary[shown].to_string(index=False))

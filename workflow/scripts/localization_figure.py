@@ -1,0 +1,11 @@
+"""Rule localization_figure: skull focus and rank accuracy per analyzer (hcxai.report)."""
+
+from hcxai.io import run_job
+from hcxai.report import write_localization_figure
+
+run_job(
+    snakemake.log[0],
+    write_localization_figure,
+    summary_path=snakemake.input[0],
+    out_path=snakemake.output[0],
+)

@@ -1,0 +1,17 @@
+"""Rule localization_summary: results/localization.csv, means and CIs (hcxai.localization)."""
+
+import json
+
+from hcxai.io import run_job
+from hcxai.localization import write_summary
+
+statistics = json.loads(snakemake.params.statistics)
+run_job(
+    snakemake.log[0],
+    write_summary,
+    per_image_files=list(snakemake.input),
+    out_path=snakemake.output[0],
+    confidence=statistics["confidence"],
+    n_resamples=statistics["bootstrap_samples"],
+    seed=statistics["seed"],
+)
