@@ -16,6 +16,9 @@ if not workflow.config_settings.configfiles:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/provenance.smk"
 include: "workflow/rules/data.smk"
@@ -25,6 +28,7 @@ include: "workflow/rules/perturb.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/localization.smk"
 include: "workflow/rules/sanity.smk"
+include: "workflow/rules/scorecard.smk"
 
 
 rule all:

@@ -30,7 +30,11 @@ rule localization_summary:
     input:
         expand(LOCALIZATION_SCORES, backbone=BACKBONES, fold=FOLDS, analyzer=ANALYZERS),
     output:
-        "results/localization.csv",
+        report(
+            "results/localization.csv",
+            caption="../report/localization.rst",
+            category="5 Localization",
+        ),
     params:
         statistics=job_settings(
             confidence=config["statistics"]["confidence"],
@@ -49,7 +53,11 @@ rule localization_figure:
     input:
         "results/localization.csv",
     output:
-        "results/figures/localization.png",
+        report(
+            "results/figures/localization.png",
+            caption="../report/localization_figure.rst",
+            category="5 Localization",
+        ),
     log:
         "logs/localization_figure.log",
     conda:

@@ -88,7 +88,9 @@ rule aopc_summary:
         curves=expand(PAIR_CURVES, backbone=BACKBONES, analyzer=ANALYZERS),
     output:
         aopc="results/aopc.csv",
-        table="results/aopc_table.csv",
+        table=report(
+            "results/aopc_table.csv", caption="../report/aopc_table.rst", category="3 AOPC"
+        ),
         curves="results/perturbation_curves.csv",
     log:
         "logs/aopc_summary.log",
@@ -102,7 +104,9 @@ rule perturbation_curves_figure:
     input:
         "results/perturbation_curves.csv",
     output:
-        "results/figures/perturbation_curves.png",
+        report(
+            "results/figures/perturbation_curves.png", caption="../report/perturbation_curves.rst", category="3 AOPC"
+        ),
     log:
         "logs/perturbation_curves_figure.log",
     conda:
@@ -118,7 +122,9 @@ rule perturbation_process_figure:
         saliency=f"results/saliency/{BACKBONES[0]}/fold{FOLDS[0]}/{FIGURE3_ANALYZER}.h5",
         dataset=DATASET,
     output:
-        "results/figures/perturbation_process.png",
+        report(
+            "results/figures/perturbation_process.png", caption="../report/perturbation_process.rst", category="3 AOPC"
+        ),
     params:
         perturbation=job_settings(**config["perturbation"]),
     log:

@@ -49,8 +49,16 @@ rule saliency_figures:
         ),
         dataset=DATASET,
     output:
-        comparison="results/figures/saliency_comparison.png",
-        best_worst="results/figures/saliency_best_worst.png",
+        comparison=report(
+            "results/figures/saliency_comparison.png",
+            caption="../report/saliency_comparison.rst",
+            category="2 Saliency",
+        ),
+        best_worst=report(
+            "results/figures/saliency_best_worst.png",
+            caption="../report/saliency_best_worst.rst",
+            category="2 Saliency",
+        ),
     log:
         "logs/saliency_figures.log",
     conda:

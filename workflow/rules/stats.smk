@@ -6,8 +6,14 @@ rule aopc_statistics:
     input:
         pairs=expand(PAIR_AOPC, backbone=BACKBONES, analyzer=ANALYZERS),
     output:
-        stats="results/aopc_stats.csv",
-        pairwise="results/aopc_pairwise.csv",
+        stats=report(
+            "results/aopc_stats.csv", caption="../report/aopc_stats.rst", category="4 Statistics"
+        ),
+        pairwise=report(
+            "results/aopc_pairwise.csv",
+            caption="../report/aopc_pairwise.rst",
+            category="4 Statistics",
+        ),
         friedman="results/aopc_friedman.csv",
     params:
         settings=job_settings(**config["statistics"]),
@@ -24,7 +30,11 @@ rule aopc_critical_difference_figure:
         stats="results/aopc_stats.csv",
         pairwise="results/aopc_pairwise.csv",
     output:
-        "results/figures/aopc_critical_difference.png",
+        report(
+            "results/figures/aopc_critical_difference.png",
+            caption="../report/aopc_critical_difference.rst",
+            category="4 Statistics",
+        ),
     params:
         settings=job_settings(alpha=config["statistics"]["alpha"]),
     log:

@@ -37,7 +37,9 @@ rule mae_table:
         predictions=PREDICTIONS,
         metrics=METRICS,
     output:
-        "results/mae_table.csv",
+        report(
+            "results/mae_table.csv", caption="../report/mae_table.rst", category="1 Prediction"
+        ),
     log:
         "logs/mae_table.log",
     conda:
@@ -52,7 +54,9 @@ rule hc_agreement_figure:
         metrics=METRICS,
         table="results/mae_table.csv",
     output:
-        "results/figures/hc_agreement.png",
+        report(
+            "results/figures/hc_agreement.png", caption="../report/hc_agreement.rst", category="1 Prediction"
+        ),
     log:
         "logs/hc_agreement_figure.log",
     conda:

@@ -1,0 +1,124 @@
+"""One scorecard: every view of an analyzer side by side, with pass/fail flags.
+
+Per backbone x analyzer (`results/scorecard.csv`):
+
+* faithfulness: MoRF AOPC with its CI, the paired difference to the random
+  order with its CI, and `beats_random` when that CI lies wholly below 0
+  (the analyzer's ranking hurts the model significantly more than random
+  regions); MoRF minus LeRF AOPC where LeRF was computed;
+* localization: skull focus with its CI (1 = chance);
+* sanity: the rank correlation of |map| with the trained map after full
+  randomisation, with its CI, and `survives_randomisation` when the maps no
+  longer resemble the trained ones (hcxai.sanity_metrics).
+
+`results/ranking_agreement.csv`: per backbone, Kendall's tau (scipy.stats)
+between the analyzers ranked by AOPC (lower better) and by skull focus (higher
+better): do the two views agree on which method to trust? pandas/scipy only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from hcxai.analyzers import PAPER_ORDER
+from hcxai.io import InputError, atomic_output
+
+log = logging.getLogger(__name__)
+
+KEYS = ["backbone", "analyzer"]
+
+
+def _faithfulness(aopc_stats: pd.DataFrame) -> pd.DataFrame:
+    """MoRF AOPC, its difference to the random order, and MoRF - LeRF, per backbone x analyzer."""
+    by_order = aopc_stats.set_index([*KEYS, "order"])
+    if "morf" not in by_order.index.get_level_values("order"):
+        raise InputError("aopc_stats.csv has no MoRF rows; add morf to perturbation.orders")
+    morf = by_order.xs("morf", level="order")
+    card = pd.DataFrame(
+        {
+            "aopc_morf": morf["aopc_mean"],
+            "aopc_morf_ci_low": morf["aopc_ci_low"],
+            "aopc_morf_ci_high": morf["aopc_ci_high"],
+            "aopc_minus_random": morf["aopc_minus_random"],
+            "aopc_minus_random_ci_low": morf["aopc_minus_random_ci_low"],
+            "aopc_minus_random_ci_high": morf["aopc_minus_random_ci_high"],
+        }
+    )
+    lerf = (
+        by_order.xs("lerf", level="order")["aopc_mean"]
+        if "lerf" in by_order.index.get_level_values("order")
+        else pd.Series(np.nan, index=morf.index)
+    )
+    card["morf_minus_lerf"] = morf["aopc_mean"] - lerf.reindex(morf.index)
+    card["beats_random"] = card["aopc_minus_random_ci_high"] < 0
+    return card
+
+
+def _localization(localization: pd.DataFrame) -> pd.DataFrame:
+    table = localization.set_index(KEYS)
+    return table[["skull_focus_mean", "skull_focus_ci_low", "skull_focus_ci_high"]].rename(
+        columns=lambda c: c.replace("_mean", "")
+    )
+
+
+def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
+    """The fully randomised stage of each backbone x analyzer."""
+    sanity = sanity.reset_index(drop=True)  # idxmax labels must be unique
+    last = sanity.loc[sanity.groupby(KEYS)["stage"].idxmax()].set_index(KEYS)
+    return pd.DataFrame(
+        {
+            "randomised_spearman_abs": last["spearman_abs_mean"],
+            "randomised_spearman_abs_ci_low": last["spearman_abs_ci_low"],
+            "randomised_spearman_abs_ci_high": last["spearman_abs_ci_high"],
+            "survives_randomisation": ~last["fails_check"].astype(bool),
+        }
+    )
+
+
+def scorecard(
+    aopc_stats: pd.DataFrame, localization: pd.DataFrame, sanity: pd.DataFrame
+) -> pd.DataFrame:
+    """The three views joined per backbone x analyzer, analyzers in the paper's order."""
+    card = _faithfulness(aopc_stats).join(_localization(localization)).join(_sanity(sanity))
+    card = card.reset_index()
+    order = {name: i for i, name in enumerate(PAPER_ORDER)}
+    backbones = list(dict.fromkeys(aopc_stats["backbone"]))
+    return card.sort_values(
+        ["backbone", "analyzer"],
+        key=lambda c: c.map(backbones.index) if c.name == "backbone" else c.map(order),
+    ).reset_index(drop=True)
+
+
+def ranking_agreement(card: pd.DataFrame) -> pd.DataFrame:
+    """Per backbone: Kendall's tau of the AOPC ranking (lower better) and the skull-focus one."""
+    rows = []
+    for backbone, group in card.groupby("backbone", sort=False):
+        both = group.dropna(subset=["aopc_morf", "skull_focus"])
+        # tau of AOPC with -skull focus: +1 when the best by AOPC is the most focused.
+        tau, p = (
+            scipy_stats.kendalltau(both["aopc_morf"], -both["skull_focus"])
+            if len(both) >= 3
+            else (np.nan, np.nan)
+        )
+        rows.append({"backbone": backbone, "n_analyzers": len(both), "kendall_tau": tau, "p": p})
+    return pd.DataFrame(rows)
+
+
+def write_scorecard(
+    stats_path: str, localization_path: str, sanity_path: str, card_path: str, agreement_path: str
+) -> None:
+    """results/scorecard.csv and results/ranking_agreement.csv from the three summaries."""
+    card = scorecard(
+        pd.read_csv(stats_path), pd.read_csv(localization_path), pd.read_csv(sanity_path)
+    )
+    agreement = ranking_agreement(card)
+    for frame, path in ((card, card_path), (agreement, agreement_path)):
+        with atomic_output(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.6g")
+    shown = ["backbone", "analyzer", "aopc_morf", "beats_random", "skull_focus"]
+    log.info("scorecard:\n%s", card[[*shown, "survives_randomisation"]].to_string(index=False))
+    log.info("ranking agreement (Kendall's tau):\n%s", agreement.to_string(index=False))

@@ -1,0 +1,133 @@
+"""The scorecard joins the three views and sets its flags as documented; oracles by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hcxai.io import InputError
+from hcxai.scorecard import ranking_agreement, scorecard
+
+ANALYZERS = ["gradient", "smoothgrad", "lrp", "random"]
+# Hand-made summaries: MoRF AOPC, its difference to random (CI), skull focus, and the
+# randomised similarity. gradient: best AOPC, beats random, most focused, survives.
+AOPC = {"gradient": -9.0, "smoothgrad": -7.0, "lrp": -5.0, "random": -2.0}
+MINUS_RANDOM_CI = {
+    "gradient": (-8.0, -6.0),
+    "smoothgrad": (-6.0, -1.0),
+    "lrp": (-4.0, 0.5),  # the CI reaches 0: not significant
+    "random": (-1.0, 1.0),
+}
+FOCUS = {"gradient": 3.0, "smoothgrad": 2.0, "lrp": 1.5, "random": 1.0}
+RANDOMISED = {"gradient": 0.1, "smoothgrad": 0.2, "lrp": 0.3, "random": 1.0}
+
+
+def stats_table(backbone="vgg16", with_lerf=True):
+    rows = []
+    for a in ANALYZERS:
+        low, high = MINUS_RANDOM_CI[a]
+        rows.append(
+            {
+                "backbone": backbone,
+                "analyzer": a,
+                "order": "morf",
+                "aopc_mean": AOPC[a],
+                "aopc_ci_low": AOPC[a] - 1,
+                "aopc_ci_high": AOPC[a] + 1,
+                "aopc_minus_random": (low + high) / 2,
+                "aopc_minus_random_ci_low": low,
+                "aopc_minus_random_ci_high": high,
+            }
+        )
+        if with_lerf:
+            rows.append({"backbone": backbone, "analyzer": a, "order": "lerf", "aopc_mean": 1.0})
+        rows.append({"backbone": backbone, "analyzer": a, "order": "random", "aopc_mean": -2.0})
+    return pd.DataFrame(rows)
+
+
+def localization_table(backbone="vgg16", focus=FOCUS):
+    return pd.DataFrame(
+        [
+            {
+                "backbone": backbone,
+                "analyzer": a,
+                "skull_focus_mean": focus[a],
+                "skull_focus_ci_low": focus[a] - 0.1,
+                "skull_focus_ci_high": focus[a] + 0.1,
+            }
+            for a in ANALYZERS
+        ]
+    )
+
+
+def sanity_table(backbone="vgg16"):
+    rows = []
+    for a in ANALYZERS:
+        for stage, value in ((0, 1.0), (1, 0.7), (2, RANDOMISED[a])):
+            rows.append(
+                {
+                    "backbone": backbone,
+                    "analyzer": a,
+                    "stage": stage,
+                    "spearman_abs_mean": value,
+                    "spearman_abs_ci_low": value - 0.05,
+                    "spearman_abs_ci_high": value + 0.05,
+                    "fails_check": RANDOMISED[a] >= 0.5,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_flags_and_values_follow_the_definitions():
+    card = scorecard(stats_table(), localization_table(), sanity_table()).set_index("analyzer")
+    assert card["beats_random"].to_dict() == {
+        "gradient": True,
+        "smoothgrad": True,
+        "lrp": False,
+        "random": False,
+    }
+    assert card["survives_randomisation"].to_dict() == {
+        "gradient": True,
+        "smoothgrad": True,
+        "lrp": True,
+        "random": False,
+    }
+    assert card.loc["smoothgrad", "morf_minus_lerf"] == -8.0  # -7 - 1
+    assert card.loc["lrp", "skull_focus"] == 1.5
+    assert card.loc["gradient", "randomised_spearman_abs"] == 0.1  # the last stage, not stage 1
+    assert list(card.index) == ANALYZERS  # the paper's order
+
+
+def test_without_lerf_the_difference_is_missing_not_zero():
+    card = scorecard(stats_table(with_lerf=False), localization_table(), sanity_table())
+    assert card["morf_minus_lerf"].isna().all()
+
+
+def test_kendall_tau_is_plus_one_when_both_views_rank_alike_and_minus_one_when_reversed():
+    alike = scorecard(stats_table(), localization_table(), sanity_table())
+    assert ranking_agreement(alike)["kendall_tau"].iloc[0] == pytest.approx(1.0)
+    reversed_focus = dict(zip(ANALYZERS, sorted(FOCUS.values()), strict=True))
+    opposite = scorecard(stats_table(), localization_table(focus=reversed_focus), sanity_table())
+    assert ranking_agreement(opposite)["kendall_tau"].iloc[0] == pytest.approx(-1.0)
+
+
+def test_one_swapped_pair_of_four_gives_tau_two_thirds():
+    # 6 pairs, 1 discordant: tau = (5 - 1) / 6.
+    swapped = {**FOCUS, "smoothgrad": FOCUS["lrp"], "lrp": FOCUS["smoothgrad"]}
+    card = scorecard(stats_table(), localization_table(focus=swapped), sanity_table())
+    assert ranking_agreement(card)["kendall_tau"].iloc[0] == pytest.approx(4 / 6)
+
+
+def test_backbones_stay_apart():
+    stats = pd.concat([stats_table("vgg16"), stats_table("resnet50")])
+    loc = pd.concat([localization_table("vgg16"), localization_table("resnet50")])
+    san = pd.concat([sanity_table("vgg16"), sanity_table("resnet50")])
+    card = scorecard(stats, loc, san)
+    assert list(dict.fromkeys(card["backbone"])) == ["vgg16", "resnet50"]
+    assert len(card) == 2 * len(ANALYZERS)
+    assert np.isfinite(ranking_agreement(card)["kendall_tau"]).all()
+
+
+def test_no_morf_rows_is_an_input_error():
+    stats = stats_table()
+    with pytest.raises(InputError, match=r"add morf to perturbation\.orders"):
+        scorecard(stats[stats["order"] != "morf"], localization_table(), sanity_table())

@@ -1,0 +1,23 @@
+# The scorecard: faithfulness (AOPC), localization and sanity per backbone x analyzer.
+
+
+rule scorecard:
+    input:
+        stats="results/aopc_stats.csv",
+        localization="results/localization.csv",
+        sanity="results/sanity.csv",
+    output:
+        card=report(
+            "results/scorecard.csv", caption="../report/scorecard.rst", category="0 Scorecard"
+        ),
+        agreement=report(
+            "results/ranking_agreement.csv",
+            caption="../report/ranking_agreement.rst",
+            category="0 Scorecard",
+        ),
+    log:
+        "logs/scorecard.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/scorecard.py"

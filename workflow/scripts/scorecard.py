@@ -1,0 +1,14 @@
+"""Rule scorecard: every view of an analyzer side by side (hcxai.scorecard)."""
+
+from hcxai.io import run_job
+from hcxai.scorecard import write_scorecard
+
+run_job(
+    snakemake.log[0],
+    write_scorecard,
+    stats_path=snakemake.input.stats,
+    localization_path=snakemake.input.localization,
+    sanity_path=snakemake.input.sanity,
+    card_path=snakemake.output.card,
+    agreement_path=snakemake.output.agreement,
+)
