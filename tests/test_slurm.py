@@ -38,9 +38,12 @@ TEST_CLUSTER_ARGS = [
     "train:mem_mb=6000",
     "saliency:cpus_per_task=1",
     "saliency:mem_mb=4000",
+    "sanity_maps:cpus_per_task=1",
+    "sanity_maps:mem_mb=4000",
     "--set-threads",
     "train=1",
     "saliency=1",
+    "sanity_maps=1",
 ]
 
 
@@ -124,7 +127,7 @@ def test_gpu_rules_ask_for_a_gpu_and_the_rest_do_not(slurm_run):
     _, _, jobs = slurm_run
     for job in jobs:
         wants_gpu = "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")
-        assert wants_gpu == (rule_of(job) in ("train", "saliency")), job
+        assert wants_gpu == (rule_of(job) in ("train", "saliency", "sanity_maps")), job
 
 
 def test_jobs_ran_side_by_side(slurm_run):

@@ -18,6 +18,7 @@ it equals Input x Gradient (Ancona et al., ICLR 2018), which the tests check.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -122,16 +123,43 @@ def merge_batchnorm(model: tf.keras.Model) -> tf.keras.Model:
     variables = [v for layer in model.layers for v in layer.weights]
     read = tf.keras.backend.batch_get_value(variables)
     values = {id(v): value for v, value in zip(variables, read, strict=True)}
+    assignments = merged_assignments(
+        model, merged, {conv: bn for bn, conv in sources.items()}, values
+    )
+    tf.keras.backend.batch_set_value(assignments)
+    return merged
+
+
+def batchnorm_merges(model: tf.keras.Model) -> dict[str, str]:
+    """Layer name -> the BatchNormalization that `merge_batchnorm` folds into it."""
+    return {conv: bn for bn, conv in _batchnorm_sources(model.get_config()).items()}
+
+
+def merged_assignments(
+    model: tf.keras.Model,
+    merged: tf.keras.Model,
+    merged_into: Mapping[str, str],
+    values: Mapping[int, np.ndarray],
+    layers: Iterable[str] | None = None,
+) -> list[tuple[Any, np.ndarray]]:
+    """(variable of `merged`, value) pairs for `merged`'s `layers` (default: all of them).
+
+    `values` maps `id(variable)` of every weight of the original `model` that a
+    layer needs to its value; `merged_into` is `batchnorm_merges(model)`. A layer
+    that absorbed a BatchNormalization gets `merged_kernel_and_bias` of its own
+    and the BN's values, any other layer its original values. NumPy only: the
+    caller writes them with one `batch_set_value`.
+    """
 
     def value(variable: Any) -> np.ndarray:
         return values[id(variable)]
 
-    merged_into = {conv: bn for bn, conv in sources.items()}
+    names = [layer.name for layer in merged.layers] if layers is None else list(layers)
     assignments = []
-    for layer in merged.layers:
-        original = model.get_layer(layer.name)
-        if layer.name in merged_into:
-            bn = model.get_layer(merged_into[layer.name])
+    for name in names:
+        layer, original = merged.get_layer(name), model.get_layer(name)
+        if name in merged_into:
+            bn = model.get_layer(merged_into[name])
             weights = merged_kernel_and_bias(
                 value(original.kernel),
                 value(original.bias) if original.use_bias else None,
@@ -144,5 +172,4 @@ def merge_batchnorm(model: tf.keras.Model) -> tf.keras.Model:
         else:
             weights = tuple(value(v) for v in original.weights)
         assignments.extend(zip(layer.weights, weights, strict=True))
-    tf.keras.backend.batch_set_value(assignments)
-    return merged
+    return assignments

@@ -18,6 +18,12 @@ iNNvestigate 2.1.2 does not do right here are handled here:
 * `analyze()` takes a whole batch in one pass; SmoothGrad and Integrated
   Gradients multiply it. We run passes of at most `rows_per_pass` samples,
   derived from a memory budget, with the same result as one pass.
+
+A built analyzer can be given new weights (`set_model_weights`, the sanity
+check's cascading randomisation) without a rebuild: the analyzer graph reads the
+model's Dense/Conv variables when it runs. iNNvestigate's LRP rule for
+BatchNormalization does not (it takes the BN weights when it is built), which is
+why canonized analyzers are given the merged weights instead.
 """
 
 from __future__ import annotations
@@ -26,15 +32,16 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hcxai.analyzers import AnalyzerSpec
-from hcxai.canonize import merge_batchnorm
+from hcxai.canonize import batchnorm_merges, merge_batchnorm, merged_assignments
 from hcxai.data import black_in_network_units, network_input
+from hcxai.io import InputError
 from hcxai.models import load_model, read_model_attributes
 from hcxai.seeding import image_rng
 
@@ -106,6 +113,12 @@ class Explainer:
         read_model_attributes(model_path)  # refuse a model that is not ours before any work
         self.data_range = data_range
         self.model = self._analyzer = None
+        # The network as the file holds it (before canonization), its weights as
+        # NumPy by layer name (read once, on demand), and which BN each merged
+        # layer absorbed.
+        self.source_model: Any = None
+        self._source_weights: dict[str, list[np.ndarray]] | None = None
+        self._merged_into: dict[str, str] = {}
         self.build_seconds = 0.0
         self.rows_per_pass = 0
         if spec.analyzer.inputs == "none":  # a seeded map: no model, no TensorFlow
@@ -123,7 +136,9 @@ class Explainer:
         )
         start = time.perf_counter()
         model, _ = load_model(model_path)  # vetted: nothing in the file runs as code
+        self.source_model = model
         if spec.params.get("canonize"):
+            self._merged_into = batchnorm_merges(model)
             model = merge_batchnorm(model)  # relevance rules as defined; see hcxai.canonize
         self.model = model
         with fast_graph_construction():
@@ -133,6 +148,83 @@ class Explainer:
             self._analyzer.create_analyzer_model()
         self.build_seconds = time.perf_counter() - start
         self.rows_per_pass = rows_per_pass(model, memory_budget_mb, spec.analyzer.relevance)
+
+    @property
+    def canonized(self) -> bool:
+        return self.model is not None and self.model is not self.source_model
+
+    def model_weights(self) -> dict[str, list[np.ndarray]]:
+        """The current weights of the file's network (before canonization), by layer name.
+
+        Layers with weights only, each as its `layer.weights` list; read with one
+        session run the first time, then kept (and updated by `set_model_weights`).
+        """
+        if self.source_model is None:
+            raise RuntimeError(f"{self.spec.name} runs no model")
+        if self._source_weights is None:
+            import tensorflow as tf
+
+            layers = [layer for layer in self.source_model.layers if layer.weights]
+            read = iter(
+                tf.keras.backend.batch_get_value([v for layer in layers for v in layer.weights])
+            )
+            self._source_weights = {
+                layer.name: [next(read) for _ in layer.weights] for layer in layers
+            }
+        return {name: list(values) for name, values in self._source_weights.items()}
+
+    def set_model_weights(self, weights: Mapping[str, Sequence[np.ndarray]]) -> None:
+        """Give the built analyzer new weights for some layers of the file's network.
+
+        `weights` maps a layer name of the model file to all its weights (in
+        `layer.weights` order); other layers keep theirs. One `batch_set_value`
+        (one session run), no rebuild. A canonized analyzer's network has no
+        BatchNormalization: it gets the merged kernel and bias of every
+        convolution whose own or whose BN's weights changed.
+        """
+        import tensorflow as tf
+
+        current = self.model_weights()
+        for name, values in weights.items():
+            layer = self.source_model.get_layer(name)  # ValueError for an unknown name
+            shapes = [tuple(v.shape) for v in layer.weights]
+            if [np.shape(v) for v in values] != shapes:
+                raise ValueError(f"{name}: weights shaped {shapes} expected")
+            current[name] = [np.asarray(v, dtype=np.float32) for v in values]
+        if not self.canonized:
+            batchnorms = [
+                name
+                for name in weights
+                if type(self.source_model.get_layer(name)).__name__ == "BatchNormalization"
+            ]
+            if self.spec.analyzer.relevance and batchnorms:
+                raise InputError(
+                    f"analyzer_params.{self.spec.name}.canonize is false: iNNvestigate's "
+                    "relevance rule for BatchNormalization reads its weights when the analyzer "
+                    f"is built, so new weights of {batchnorms[:3]} would not reach it; set "
+                    "canonize: true"
+                )
+            assignments = [
+                (variable, value)
+                for name in weights
+                for variable, value in zip(
+                    self.model.get_layer(name).weights, current[name], strict=True
+                )
+            ]
+        else:
+            absorbed = {bn: conv for conv, bn in self._merged_into.items()}
+            touched = dict.fromkeys(absorbed.get(name, name) for name in weights)
+            values = {
+                id(variable): value
+                for layer in self.source_model.layers
+                if layer.weights
+                for variable, value in zip(layer.weights, current[layer.name], strict=True)
+            }
+            assignments = merged_assignments(
+                self.source_model, self.model, self._merged_into, values, touched
+            )
+        tf.keras.backend.batch_set_value(assignments)
+        self._source_weights = current
 
     def _analyze_rows(self, rows: np.ndarray) -> np.ndarray:
         """Equal passes of at most `rows_per_pass` rows: 32 rows, 29 at most, go as 16 + 16."""

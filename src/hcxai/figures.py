@@ -14,20 +14,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from hcxai.analyzers import PAPER_ORDER
 from hcxai.io import atomic_output
-from hcxai.saliency import SaliencyFile
+from hcxai.saliency_file import SaliencyFile
 
 DPI = 150
 
 
 def save(figure: plt.Figure, path: str) -> None:
-    """Write a figure atomically and free it."""
+    """Write a figure atomically and free it.
+
+    The `plot_*` functions return the (closed) figure, so a test can read what
+    was drawn: its axes, lines and titles keep their data after closing.
+    """
     with atomic_output(path) as tmp:
         figure.savefig(tmp, dpi=DPI, bbox_inches="tight")
     plt.close(figure)
 
 
-def plot_hc_agreement(test: pd.DataFrame, table: pd.DataFrame, path: str) -> None:
+def plot_hc_agreement(test: pd.DataFrame, table: pd.DataFrame, path: str) -> plt.Figure:
     """Per backbone: predicted vs true HC, and the Bland-Altman plot, over all test images."""
     backbones = list(dict.fromkeys(test["backbone"]))
     figure, axes = plt.subplots(len(backbones), 2, figsize=(9, 4 * len(backbones)), squeeze=False)
@@ -71,6 +76,7 @@ def plot_hc_agreement(test: pd.DataFrame, table: pd.DataFrame, path: str) -> Non
         agreement.legend(fontsize=8)
     figure.tight_layout()
     save(figure, path)
+    return figure
 
 
 def _overlay(axis: plt.Axes, image: np.ndarray, saliency: np.ndarray, title: str) -> None:
@@ -87,7 +93,7 @@ def plot_saliency_comparison(
     images: dict[str, np.ndarray],
     image_ids: list[str],
     path: str,
-) -> None:
+) -> plt.Figure:
     """Paper Fig. 2: a row per backbone and image, a column per analyzer.
 
     `maps[(backbone, analyzer)]` holds one fold's maps; each panel gives the
@@ -118,6 +124,7 @@ def plot_saliency_comparison(
             )
     figure.tight_layout()
     save(figure, path)
+    return figure
 
 
 def plot_best_worst(
@@ -126,7 +133,7 @@ def plot_best_worst(
     analyzer: str,
     path: str,
     n: int = 3,
-) -> None:
+) -> plt.Figure:
     """Paper Fig. 5: one analyzer's maps of the n best and n worst predicted test images."""
     figure, axes = plt.subplots(
         len(maps), 2 * n, figsize=(2.0 * 2 * n, 2.6 * len(maps)), squeeze=False
@@ -156,9 +163,10 @@ def plot_best_worst(
     )
     figure.tight_layout()
     save(figure, path)
+    return figure
 
 
-def plot_perturbation_curves(curves: pd.DataFrame, path: str) -> None:
+def plot_perturbation_curves(curves: pd.DataFrame, path: str) -> plt.Figure:
     """Paper Fig. 4: mean error vs perturbation step per analyzer (MoRF), a panel per backbone.
 
     The random order (the same rankings for every analyzer, by design) is drawn
@@ -197,11 +205,12 @@ def plot_perturbation_curves(curves: pd.DataFrame, path: str) -> None:
         axis.legend(fontsize=7)
     figure.tight_layout()
     save(figure, path)
+    return figure
 
 
 def plot_perturbation_process(
     steps: np.ndarray, perturbed_masks: np.ndarray, errors: list[float], title: str, path: str
-) -> None:
+) -> plt.Figure:
     """Paper Fig. 3: the input at steps 0..K, perturbed regions outlined in red."""
     n = len(steps)
     columns = min(n, 8)
@@ -217,3 +226,186 @@ def plot_perturbation_process(
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     save(figure, path)
+    return figure
+
+
+def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
+    """Skull focus (top) and rank accuracy (bottom) per analyzer, a column per backbone.
+
+    Bars are means over images with their bootstrap CIs (`results/localization.csv`).
+    Chance lines: 1 for skull focus; for rank accuracy the mean band share, what
+    a map unrelated to the skull scores. Analyzers in the paper's order, the
+    random map in gray beside them.
+    """
+
+    order = {name: k for k, name in enumerate(PAPER_ORDER)}
+    backbones = list(dict.fromkeys(summary["backbone"]))
+    rows = (("skull_focus", "skull focus (1 = chance)"), ("rank_accuracy", "rank accuracy"))
+    figure, axes = plt.subplots(
+        len(rows), len(backbones), figsize=(5 * len(backbones), 6.5), squeeze=False
+    )
+    for column, backbone in enumerate(backbones):
+        frame = summary[summary["backbone"] == backbone]
+        frame = frame.sort_values("analyzer", key=lambda s: s.map(order).fillna(len(order)))
+        positions = np.arange(len(frame))
+        colors = ["tab:gray" if a == "random" else "tab:blue" for a in frame["analyzer"]]
+        for axis, (metric, label) in zip(axes[:, column], rows, strict=True):
+            mean = frame[f"{metric}_mean"].to_numpy(dtype=float)
+            low, high = frame[f"{metric}_ci_low"], frame[f"{metric}_ci_high"]
+            error = np.clip(np.nan_to_num(np.stack([mean - low, high - mean])), 0, None)
+            axis.bar(positions, mean, yerr=error, color=colors, capsize=3)
+            chance = 1.0 if metric == "skull_focus" else float(frame["band_share_mean"].mean())
+            axis.axhline(chance, color="tab:red", linestyle="--", linewidth=1, label="chance")
+            axis.set_xticks(positions, frame["analyzer"], rotation=45, ha="right", fontsize=7)
+            axis.set(ylabel=label, title=f"Reg-{backbone}: {label}")
+            axis.legend(fontsize=7)
+    figure.tight_layout()
+    save(figure, path)
+    return figure
+
+
+def plot_critical_difference(
+    ranks: dict[str, pd.Series],
+    p_values: dict[str, pd.DataFrame],
+    alpha: float,
+    test: str,
+    path: str,
+) -> plt.Figure:
+    """Critical-difference diagrams (Demšar 2006), a panel per backbone.
+
+    `ranks[backbone]` holds each analyzer's mean rank (1 = best); a bar joins analyzers
+    whose `p_values[backbone]` (a square analyzer x analyzer matrix from `test`) are not
+    below `alpha`, i.e. that the test cannot tell apart.
+    """
+    import scikit_posthocs  # brings seaborn (~1.7 s): only this figure needs it
+
+    heights = [0.3 * len(r) + 1.6 for r in ranks.values()]
+    figure, axes = plt.subplots(
+        len(ranks), 1, figsize=(8, sum(heights)), squeeze=False, height_ratios=heights
+    )
+    for axis, (backbone, rank) in zip(axes[:, 0], ranks.items(), strict=True):
+        scikit_posthocs.critical_difference_diagram(
+            rank,
+            p_values[backbone],
+            alpha=alpha,
+            ax=axis,
+            label_fmt_left="{label} ({rank:.2f})",
+            label_fmt_right="({rank:.2f}) {label}",
+            label_props={"fontsize": 8},
+        )
+        axis.set_title(f"Reg-{backbone}", loc="left", fontsize=9, pad=18)
+    figure.suptitle(
+        f"Mean rank of the per-image AOPC (1 = lowest = best); bars join analyzers\n"
+        f"not different by {test} at alpha = {alpha:g}",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    save(figure, path)
+    return figure
+
+
+def plot_sanity(
+    maps: dict[tuple[str, str], np.ndarray],
+    images: dict[str, np.ndarray],
+    summary: pd.DataFrame,
+    metrics: dict[str, str],
+    similar: float,
+    path: str,
+) -> plt.Figure:
+    """Cascading model randomisation (Adebayo et al. 2018, their Fig. 2 and 4).
+
+    Top: a row per backbone x analyzer, the input image and then its |map| at
+    every stage (stage 0 = trained; a column title names the deepest layer
+    re-initialised so far), each map on its own scale. `maps[(backbone,
+    analyzer)]` is (S + 1, s, s) of one image, `images[backbone]` that image.
+    Bottom: per backbone and metric (`metrics`: column prefix -> label in
+    `summary`, i.e. results/sanity.csv), the mean similarity to the trained map
+    per stage with its CI, a line per analyzer; dashed = fails the check (its
+    fully randomised maps still resemble the trained ones: mean Spearman |map|
+    >= `similar`, the dotted line). A row label says FAILS or UNDETERMINED
+    (every fully randomised map constant).
+    """
+    pairs = list(maps)
+    backbones = list(dict.fromkeys(b for b, _ in pairs))
+    columns = max(m.shape[0] for m in maps.values()) + 1
+    map_height, curve_height = 1.3 * len(pairs), 2.8 * len(backbones)
+    height = map_height + curve_height + 1.0  # + the title and the legend
+    figure = plt.figure(figsize=(max(1.5 * columns, 3.0 * len(metrics)), height))
+    outer = figure.add_gridspec(
+        2,
+        1,
+        height_ratios=[map_height, curve_height],
+        hspace=0.3 / len(pairs),
+        top=1 - 0.9 / height,
+        bottom=0.4 / height,
+    )
+    grid = outer[0].subgridspec(len(pairs), columns, wspace=0.05, hspace=0.3)
+    verdicts = {
+        (backbone, analyzer): found
+        for backbone, analyzer, found in summary[["backbone", "analyzer", "verdict"]]
+        .drop_duplicates()
+        .itertuples(index=False)
+    }
+    for row, (backbone, analyzer) in enumerate(pairs):
+        stages = summary[(summary["backbone"] == backbone) & (summary["analyzer"] == analyzer)]
+        down_to = dict(zip(stages["stage"], stages["down_to"].fillna(""), strict=True))
+        first_of_backbone = row == 0 or pairs[row - 1][0] != backbone
+        axis = figure.add_subplot(grid[row, 0])
+        axis.imshow(images[backbone], cmap="gray")
+        found = verdicts.get((backbone, analyzer), "passes")
+        label = "" if found == "passes" else f"\n{found.upper()}"
+        axis.set_ylabel(f"{backbone}\n{analyzer}{label}", fontsize=6)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if first_of_backbone:
+            axis.set_title(f"Reg-{backbone}\ninput", fontsize=6)
+        for stage, saliency in enumerate(maps[(backbone, analyzer)]):
+            axis_map = figure.add_subplot(grid[row, stage + 1])
+            magnitude = np.abs(saliency)
+            limit = float(np.percentile(magnitude, 99.5)) or 1.0
+            axis_map.imshow(magnitude, cmap="gray", vmin=0, vmax=limit)
+            axis_map.set_xticks([])
+            axis_map.set_yticks([])
+            if first_of_backbone:
+                reset = "trained" if stage == 0 else f"to {down_to.get(stage, stage)}"
+                axis_map.set_title(f"stage {stage}\n{reset}", fontsize=5)
+    curves = outer[1].subgridspec(len(backbones), len(metrics), wspace=0.3, hspace=0.5)
+    for i, backbone in enumerate(backbones):
+        rows = summary[summary["backbone"] == backbone]
+        for j, (metric, label) in enumerate(metrics.items()):
+            axis = figure.add_subplot(curves[i, j])
+            for analyzer, group in rows.groupby("analyzer", sort=False):
+                mean = group[f"{metric}_mean"].to_numpy(dtype=float)
+                low, high = group[f"{metric}_ci_low"], group[f"{metric}_ci_high"]
+                spread = np.vstack([mean - low, high - mean])
+                axis.errorbar(
+                    group["stage"],
+                    mean,
+                    yerr=np.nan_to_num(np.abs(spread)),
+                    marker="o",
+                    markersize=3,
+                    capsize=2,
+                    linewidth=1,
+                    linestyle="--" if verdicts.get((backbone, analyzer)) == "fails" else "-",
+                    label=analyzer,
+                )
+            if metric == "spearman_abs":
+                axis.axhline(similar, color="gray", linestyle=":", linewidth=1)
+            axis.set_ylim(-1.05, 1.05)
+            axis.set_xticks(sorted(set(rows["stage"])))
+            axis.set_xlabel("stage (0 = trained)", fontsize=7)
+            axis.set_ylabel("similarity to stage 0", fontsize=7)
+            axis.set_title(f"Reg-{backbone}: {label}", fontsize=7)
+            axis.tick_params(labelsize=6)
+    handles, labels = figure.axes[-1].get_legend_handles_labels()
+    figure.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7
+    )
+    figure.suptitle(
+        "Cascading model randomisation (Adebayo et al. 2018): |map| of the first image per\n"
+        "stage; similarity to the trained network's maps (mean and CI over images)",
+        fontsize=8,
+        y=0.995,
+    )
+    save(figure, path)
+    return figure

@@ -16,10 +16,13 @@ from hcxai.agreement import read_predictions
 from hcxai.data import load_dataset, network_input
 from hcxai.figures import (
     plot_best_worst,
+    plot_critical_difference,
     plot_hc_agreement,
+    plot_localization,
     plot_perturbation_curves,
     plot_perturbation_process,
     plot_saliency_comparison,
+    plot_sanity,
 )
 from hcxai.perturbation import (
     Settings,
@@ -110,3 +113,52 @@ def write_hc_agreement_figure(
 def write_perturbation_curves_figure(curves_path: str, out_path: str) -> None:
     """Fig. 4 from perturbation_curves.csv."""
     plot_perturbation_curves(pd.read_csv(curves_path), out_path)
+
+
+def write_localization_figure(summary_path: str, out_path: str) -> None:
+    """Skull focus and rank accuracy per backbone x analyzer from results/localization.csv."""
+
+    plot_localization(pd.read_csv(summary_path), out_path)
+
+
+def write_critical_difference_figure(
+    stats_path: str, pairwise_path: str, alpha: float, out_path: str
+) -> None:
+    """Critical-difference diagram per backbone: the Friedman mean ranks of aopc_stats.csv
+    and the Holm-adjusted Wilcoxon p-values of aopc_pairwise.csv, both on the tested order.
+    """
+
+    pairs = pd.read_csv(pairwise_path)
+    stats = pd.read_csv(stats_path)
+    order = str(pairs["order"].iloc[0]) if len(pairs) else "morf"
+    ranks, p_values = {}, {}
+    for backbone, rows in stats[stats["order"] == order].groupby("backbone", sort=False):
+        rank = rows.set_index("analyzer")["friedman_mean_rank"]
+        matrix = pd.DataFrame(1.0, index=rank.index, columns=rank.index)
+        for pair in pairs[pairs["backbone"] == backbone].itertuples():
+            matrix.loc[pair.analyzer_a, pair.analyzer_b] = pair.p_holm
+            matrix.loc[pair.analyzer_b, pair.analyzer_a] = pair.p_holm
+        ranks[backbone], p_values[backbone] = rank, matrix
+    label = {"morf": "MoRF", "lerf": "LeRF"}.get(order, order)
+    test = f"a Wilcoxon signed-rank test of the {label} AOPCs, Holm-adjusted"
+    plot_critical_difference(ranks, p_values, alpha, test, out_path)
+    log.info("critical-difference diagram (%s): %s", test, out_path)
+
+
+def write_sanity_figure(
+    map_files: list[str], summary_path: str, dataset_path: str, out_path: str
+) -> None:
+    """The sanity check's figure: every pair's first image per stage, and the similarity curves."""
+    from hcxai.sanity_file import read_sanity_maps
+    from hcxai.sanity_metrics import METRIC_LABELS, SIMILAR  # scikit-image: only this figure
+
+    data = load_dataset(dataset_path)
+    maps, images = {}, {}
+    for path in map_files:
+        content = read_sanity_maps(path)
+        image_id = content.image_ids[0]
+        maps[(content.backbone, content.analyzer)] = content.maps[:, 0]
+        images.setdefault(content.backbone, data.images[data.index_of([image_id])][0])
+    summary = pd.read_csv(summary_path, dtype={"down_to": str})
+    plot_sanity(maps, images, summary, METRIC_LABELS, SIMILAR, out_path)
+    log.info("sanity figure: %s (%d backbone x analyzer pairs)", out_path, len(maps))

@@ -8,8 +8,9 @@ Per backbone x analyzer (`results/scorecard.csv`):
   regions); MoRF minus LeRF AOPC where LeRF was computed;
 * localization: skull focus with its CI (1 = chance);
 * sanity: the rank correlation of |map| with the trained map after full
-  randomisation, with its CI, and `survives_randomisation` when the maps no
-  longer resemble the trained ones (hcxai.sanity_metrics).
+  randomisation, with its CI, the verdict (passes / fails / undetermined when
+  every randomised map is constant) and `survives_randomisation` for a pass
+  (hcxai.sanity_metrics).
 
 `results/ranking_agreement.csv`: per backbone, Kendall's tau (scipy.stats)
 between the analyzers ranked by AOPC (lower better) and by skull focus (higher
@@ -74,7 +75,9 @@ def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
             "randomised_spearman_abs": last["spearman_abs_mean"],
             "randomised_spearman_abs_ci_low": last["spearman_abs_ci_low"],
             "randomised_spearman_abs_ci_high": last["spearman_abs_ci_high"],
-            "survives_randomisation": ~last["fails_check"].astype(bool),
+            "randomisation_verdict": last["verdict"],
+            # Only a determined pass counts: constant maps after randomisation say nothing.
+            "survives_randomisation": last["verdict"] == "passes",
         }
     )
 

@@ -190,4 +190,12 @@ def final_targets() -> list[str]:
         "results/perturbation_curves.csv",
         "results/figures/perturbation_curves.png",
         "results/figures/perturbation_process.png",
+        "results/aopc_stats.csv",
+        "results/aopc_pairwise.csv",
+        "results/figures/aopc_critical_difference.png",
+        "results/localization.csv",
+        "results/figures/localization.png",
+        "results/sanity.csv",
+        "results/figures/sanity.png",
+        "results/scorecard.csv",
     ]

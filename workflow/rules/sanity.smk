@@ -1,1 +1,91 @@
 # Sanity: cascading model randomisation (Adebayo et al. 2018), maps per stage, then similarity.
+from hcxai.sanity import check_settings as check_sanity_settings
+
+SANITY = config["sanity"]
+SANITY_MAPS = "results/sanity/{backbone}/{analyzer}.h5"
+SANITY_PAIR = "results/sanity/{backbone}/{analyzer}.csv"
+
+check_sanity_settings(SANITY, config["folds"])
+
+
+# One analyzer built once on the fold's model; each stage's weights are written into it.
+rule sanity_maps:
+    input:
+        script=f"{SCRIPTS}/sanity_maps.py",
+        model=f"results/models/{{backbone}}/fold{SANITY['fold']}/model.h5",
+        dataset=DATASET,
+        splits=SPLITS,
+    output:
+        maps=SANITY_MAPS,
+    params:
+        files=job_files,
+        settings=job_settings(
+            params=lambda w: analyzer_params(w.analyzer),
+            sanity=SANITY,
+            memory_budget_mb=config["saliency"]["memory_budget_mb"],
+            graph_optimization=config["saliency"]["graph_optimization"],
+        ),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
+        runtime=120,
+    log:
+        "logs/sanity/{backbone}/{analyzer}.log",
+    benchmark:
+        "results/benchmarks/sanity/{backbone}/{analyzer}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    shell:
+        TF_COMMAND
+
+
+rule sanity_similarity:
+    input:
+        SANITY_MAPS,
+    output:
+        SANITY_PAIR,
+    params:
+        statistics=job_settings(
+            confidence=config["statistics"]["confidence"],
+            bootstrap_samples=config["statistics"]["bootstrap_samples"],
+            seed=config["statistics"]["seed"],
+        ),
+    log:
+        "logs/sanity/{backbone}/{analyzer}_similarity.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/sanity_similarity.py"
+
+
+rule sanity_summary:
+    input:
+        expand(SANITY_PAIR, backbone=BACKBONES, analyzer=config["analyzers"]),
+    output:
+        report("results/sanity.csv", caption="../report/sanity.rst", category="6 Sanity"),
+    log:
+        "logs/sanity_summary.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/sanity_summary.py"
+
+
+rule sanity_figure:
+    input:
+        maps=expand(SANITY_MAPS, backbone=BACKBONES, analyzer=config["analyzers"]),
+        summary="results/sanity.csv",
+        dataset=DATASET,
+    output:
+        report(
+            "results/figures/sanity.png",
+            caption="../report/sanity_figure.rst",
+            category="6 Sanity",
+        ),
+    log:
+        "logs/sanity_figure.log",
+    conda:
+        "../../envs/workflow.yaml"
+    script:
+        "../scripts/sanity_figure.py"

@@ -1,0 +1,276 @@
+"""The sanity check's maps: cascading model randomisation (Adebayo et al., NeurIPS 2018).
+
+An explanation that explains the model must change when the model's weights
+are destroyed. The layers with weights, ordered from the output (`hc`) towards
+the input, are split into S contiguous groups; stage 0 is the trained network,
+stage k the network whose groups 1..k are re-initialised (cumulative). Each
+stage's maps come from the same analyzer, built once (`hcxai.explain.Explainer`,
+5-25 s on ResNet50): a stage only writes its new weights into the built graph
+(`Explainer.set_model_weights`, one session run) and recomputes the maps.
+
+Re-initialisation uses each layer's own Keras initialisers, seeded with
+`sanity.seed` + the layer's index in `model.layers`, all evaluated in one
+session run; a zero-initialised kernel (the `hc` head's) gets GlorotUniform
+instead, so the randomised network's output is not constant. BatchNormalization
+gets gamma and beta from its initialisers, moving mean 0 and variance 1.
+
+The stage plan (`weighted_layers`, `stage_groups`) is read from the model file
+with h5py, so the model-free `random` analyzer needs no TensorFlow. TensorFlow
+is imported inside functions only; the similarity of the maps is computed in the
+workflow env (`hcxai.sanity_metrics`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from hcxai.analyzers import resolve
+from hcxai.data import load_dataset, network_input
+from hcxai.explain import Explainer
+from hcxai.io import InputError
+from hcxai.models import check_image_size, configure_tensorflow
+from hcxai.saliency import file_attributes
+from hcxai.sanity_file import SanityMaps, write_sanity_maps
+from hcxai.splits import fold_ids
+
+log = logging.getLogger(__name__)
+
+Weights = dict[str, list[np.ndarray]]  # layer name -> its weights in `layer.weights` order
+
+
+def check_settings(sanity: Mapping[str, Any], folds: int) -> None:
+    """Refuse a `sanity` config block that cannot work with this config (before any job)."""
+    if sanity["fold"] >= folds:
+        raise InputError(
+            f"sanity.fold is {sanity['fold']} but the config has folds: {folds} "
+            f"(folds 0..{folds - 1}); set sanity.fold below {folds}"
+        )
+
+
+def weighted_layers(model_path: str | Path) -> list[tuple[int, str]]:
+    """(index in `model.layers`, name) of every layer with weights, input first (h5py only)."""
+    try:
+        with h5py.File(model_path, "r") as h5:
+            group = h5["model_weights"]
+            names = [_text(n) for n in group.attrs["layer_names"]]
+            found = [(i, n) for i, n in enumerate(names) if len(group[n].attrs["weight_names"])]
+    except (OSError, KeyError) as error:
+        raise InputError(
+            f"{model_path}: not a Keras HDF5 model file with weights ({error!r}); rerun the "
+            "train job that makes it"
+        ) from None
+    if not found:
+        raise InputError(f"{model_path}: the model has no layer with weights to randomise")
+    return found
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def stage_groups(
+    layers: Sequence[str], stages: int, model_path: str | Path = ""
+) -> list[list[str]]:
+    """`layers` (input first) from the output backwards, in `stages` contiguous groups.
+
+    Group sizes differ by at most one, the larger groups nearest the output.
+    """
+    if not 1 <= stages <= len(layers):
+        raise InputError(
+            f"sanity.stages is {stages} but {model_path or 'the model'} has "
+            f"{len(layers)} layers with weights; set sanity.stages between 1 and {len(layers)}"
+        )
+    backwards = list(reversed(layers))
+    return [list(group) for group in np.array_split(np.array(backwards, dtype=object), stages)]
+
+
+def cumulative_stages(groups: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The layers re-initialised at every stage: [] for stage 0, groups 1..k for stage k."""
+    return [[name for group in groups[:k] for name in group] for k in range(len(groups) + 1)]
+
+
+def stage_weights(
+    trained: Weights, reinitialised: Weights, groups: Sequence[Sequence[str]], stage: int
+) -> Weights:
+    """The whole network's weights at `stage`: groups 1..stage re-initialised, the rest trained."""
+    fresh = set(cumulative_stages(groups)[stage])
+    return {
+        name: list(reinitialised[name] if name in fresh else values)
+        for name, values in trained.items()
+    }
+
+
+def _initialiser(layer: Any, variable: Any, seed: int) -> Any:
+    """The seeded Keras initialiser of one weight of `layer` (or its NumPy value)."""
+    import tensorflow as tf
+
+    shape = tuple(variable.shape)
+    if variable is getattr(layer, "moving_mean", None):
+        return np.zeros(shape, np.float32)
+    if variable is getattr(layer, "moving_variance", None):
+        return np.ones(shape, np.float32)
+    for attribute in ("kernel", "bias", "gamma", "beta"):
+        if variable is getattr(layer, attribute, None):
+            initialiser = getattr(layer, f"{attribute}_initializer")
+            break
+    else:
+        raise InputError(
+            f"layer {layer.name!r}: no initialiser known for its weight {variable.name!r}; the "
+            "sanity check re-initialises Conv2D, Dense and BatchNormalization weights only"
+        )
+    if attribute == "kernel" and isinstance(initialiser, tf.keras.initializers.Zeros):
+        initialiser = tf.keras.initializers.GlorotUniform()  # else the output is constant
+    config = initialiser.get_config()
+    if "seed" in config:
+        initialiser = type(initialiser).from_config({**config, "seed": seed})
+    return initialiser
+
+
+def reinitialised_weights(model: Any, layers: Sequence[tuple[int, str]], seed: int) -> Weights:
+    """Fresh weights of `layers` ((index, name)) from their initialisers, seeded seed + index.
+
+    Every initialiser's tensor is evaluated in one session run (in graph mode a
+    run costs ~0.1 s on ResNet50, whatever it computes).
+    """
+    import tensorflow as tf
+
+    values: dict[str, list[Any]] = {}
+    pending: list[tuple[str, int, Any]] = []
+    for index, name in layers:
+        layer = model.get_layer(name)
+        values[name] = []
+        for variable in layer.weights:
+            made = _initialiser(layer, variable, seed + index)
+            if not isinstance(made, np.ndarray):
+                pending.append((name, len(values[name]), made(tuple(variable.shape), "float32")))
+                made = None
+            values[name].append(made)
+    evaluated = tf.keras.backend.batch_get_value([tensor for _, _, tensor in pending])
+    for (name, k, _), value in zip(pending, evaluated, strict=True):
+        values[name][k] = np.asarray(value, dtype=np.float32)
+    return values
+
+
+def cascade(
+    explainer: Explainer,
+    images: np.ndarray,
+    image_ids: list[str],
+    groups: Sequence[Sequence[str]],
+    reinitialised: Weights,
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Maps (S + 1, N, s, s) of every stage, and (set-weights s, maps s) per stage.
+
+    Stages are cumulative, so stage k only writes group k's weights into the
+    analyzer built on the trained network.
+    """
+    maps, seconds = [], []
+    for stage in range(len(groups) + 1):
+        start = time.perf_counter()
+        if stage:
+            explainer.set_model_weights({name: reinitialised[name] for name in groups[stage - 1]})
+        set_at = time.perf_counter()
+        maps.append(explainer.explain(images, image_ids))
+        seconds.append((set_at - start, time.perf_counter() - set_at))
+    return np.stack(maps), seconds
+
+
+def sanity_image_ids(splits_path: str | Path, fold: int, n_images: int) -> list[str]:
+    """The first `n_images` test images of `fold`; fewer (with a warning) if the fold has fewer."""
+    splits = pd.read_csv(splits_path)
+    folds = sorted(set(splits["fold"]))
+    if fold not in folds:
+        raise InputError(
+            f"sanity.fold is {fold} but {splits_path} has folds {folds}; set sanity.fold to one "
+            "of them"
+        )
+    ids = fold_ids(splits, fold, "test")
+    if n_images > len(ids):
+        log.warning(
+            "sanity.n_images is %d but fold %d has %d test images (%s): using all %d",
+            n_images,
+            fold,
+            len(ids),
+            splits_path,
+            len(ids),
+        )
+    return ids[:n_images]
+
+
+def compute_sanity_maps(
+    model_path: str,
+    dataset_path: str,
+    splits_path: str,
+    out_path: str,
+    analyzer: str,
+    params: dict[str, Any],
+    backbone: str,
+    fold: int,
+    n_images: int,
+    stages: int,
+    seed: int,
+    memory_budget_mb: int,
+    graph_optimization: bool = False,
+    threads: int = 1,
+) -> None:
+    """Write `results/sanity/{backbone}/{analyzer}.h5`: the maps of every stage."""
+    spec = resolve(analyzer, params)
+    if spec.analyzer.inputs != "none":
+        configure_tensorflow(threads, seed=0)
+    data = load_dataset(dataset_path)
+    check_image_size(model_path, dataset_path, data.images.shape[-1])
+    ids = sanity_image_ids(splits_path, fold, n_images)
+    images = data.images[data.index_of(ids)]
+    layers = weighted_layers(model_path)
+    groups = stage_groups([name for _, name in layers], stages, model_path)
+    x = network_input(images)
+    explainer = Explainer(
+        model_path,
+        spec,
+        memory_budget_mb,
+        data_range=(float(x.min()), float(x.max())),
+        graph_optimization=graph_optimization,
+    )
+    if explainer.model is None:  # `random`: the same seeded maps whatever the weights
+        maps = np.stack([explainer.explain(images, ids)] * (stages + 1))
+        log.info("%s on %s: a seeded map, no model; %d stages", analyzer, backbone, stages)
+    else:
+        loaded = enumerate(explainer.source_model.layers)
+        if [(i, layer.name) for i, layer in loaded if layer.weights] != layers:
+            raise ValueError(f"{model_path}: the loaded model's layers differ from the file's")
+        start = time.perf_counter()
+        reinitialised = reinitialised_weights(explainer.source_model, layers, seed)
+        prepared = time.perf_counter() - start
+        maps, seconds = cascade(explainer, images, ids, groups, reinitialised)
+        log.info(
+            "%s on %s: built in %.2f s; %d images; re-initialised weights made in %.2f s",
+            analyzer,
+            backbone,
+            explainer.build_seconds,
+            len(ids),
+            prepared,
+        )
+        for stage, (set_s, map_s) in enumerate(seconds):
+            log.info(
+                "stage %d (%d layers re-initialised): set weights %.2f s, maps %.2f s, "
+                "stage %.2f s",
+                stage,
+                sum(len(g) for g in groups[:stage]),
+                set_s,
+                map_s,
+                set_s + map_s,
+            )
+    attributes = file_attributes(spec, explainer, model_path, backbone, fold) | {
+        "seed": seed,
+        "layers": [name for _, name in layers],
+        "reinitialisation": "each layer's Keras initialisers seeded seed + layer index; zero "
+        "kernels GlorotUniform; BatchNorm moving mean 0, variance 1",
+    }
+    write_sanity_maps(out_path, SanityMaps(maps, ids, cumulative_stages(groups), attributes))

@@ -1,0 +1,101 @@
+"""The sanity-check maps contract: `results/sanity/{backbone}/{analyzer}.h5` (h5py only).
+
+Datasets `maps` ((S + 1) x N x s x s float32: stage 0 is the trained network,
+stage k the network whose output-side groups 1..k of weighted layers were
+re-initialised) and `image_ids`. Attributes: `analyzer`, `params` (JSON),
+`backbone`, `fold`, `seed`, `model_sha256`, `stages` (JSON: for every stage the
+names of the layers with re-initialised weights, cumulative, [] for stage 0),
+`layers` (JSON: every layer with weights, input first). Written by the
+TensorFlow side (`hcxai.sanity`), read by the workflow side
+(`hcxai.sanity_metrics`, `hcxai.report`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from hcxai.io import InputError, atomic_output
+
+DATASETS = ("maps", "image_ids")
+JSON_ATTRIBUTES = ("params", "stages", "layers")
+
+
+@dataclass(frozen=True)
+class SanityMaps:
+    """One backbone x analyzer's maps at every randomisation stage."""
+
+    maps: np.ndarray  # (S + 1, N, s, s)
+    image_ids: list[str]
+    stages: list[list[str]]  # re-initialised layers per stage (cumulative), [] for stage 0
+    attributes: dict[str, Any]  # analyzer, params, backbone, fold, seed, model_sha256, layers
+
+    @property
+    def analyzer(self) -> str:
+        return str(self.attributes["analyzer"])
+
+    @property
+    def backbone(self) -> str:
+        return str(self.attributes["backbone"])
+
+
+def write_sanity_maps(path: str | Path, content: SanityMaps) -> None:
+    """Write one file atomically; dict/list attributes are stored as JSON."""
+    n_stages, n_images = content.maps.shape[:2]
+    if n_stages != len(content.stages) or n_images != len(content.image_ids):
+        raise ValueError(
+            f"maps shaped {content.maps.shape} for {len(content.stages)} stages and "
+            f"{len(content.image_ids)} images"
+        )
+    size = content.maps.shape[-1]
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset(
+            "maps",
+            data=content.maps.astype(np.float32),
+            chunks=(1, 1, size, size),
+            compression="gzip",
+            compression_opts=4,
+            shuffle=True,
+        )
+        h5.create_dataset("image_ids", data=content.image_ids, dtype=h5py.string_dtype())
+        attributes = {
+            key: json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+            for key, value in content.attributes.items()
+        }
+        h5.attrs.update(attributes | {"stages": json.dumps(content.stages)})
+
+
+def read_sanity_maps(path: str | Path) -> SanityMaps:
+    """Read one file; a damaged or foreign file is an InputError naming it."""
+    try:
+        with h5py.File(path, "r") as h5:
+            missing = [name for name in DATASETS if name not in h5] + [
+                name for name in ("stages", "analyzer", "backbone") if name not in h5.attrs
+            ]
+            if missing:
+                raise InputError(
+                    f"{path} is not a sanity-check maps file (no {missing}); delete it and rerun "
+                    "its sanity_maps job"
+                )
+            attributes = dict(h5.attrs)
+            maps = h5["maps"][:]
+            image_ids = [s.decode() for s in h5["image_ids"][:]]
+    except OSError as error:
+        raise InputError(
+            f"{path} cannot be read ({error}); delete it and rerun its sanity_maps job"
+        ) from None
+    for key in JSON_ATTRIBUTES:
+        if key in attributes:
+            attributes[key] = json.loads(attributes[key])
+    stages = attributes.pop("stages")
+    if len(stages) != maps.shape[0]:
+        raise InputError(
+            f"{path}: {maps.shape[0]} stages of maps but {len(stages)} stage descriptions; "
+            "delete it and rerun its sanity_maps job"
+        )
+    return SanityMaps(maps=maps, image_ids=image_ids, stages=stages, attributes=attributes)

@@ -1,0 +1,235 @@
+"""The model-randomisation check's workflow side, on maps whose answer is known beforehand:
+an explanation that ignores the model (the same map at every stage, or the input image
+itself) must be flagged; a map against an independent random map has rank correlation ~0;
+a map against itself has SSIM 1. Also the stage plan, the maps file, the figure and the
+rules (dry run). Workflow env: no TensorFlow is installed here, so importing the modules
+proves they do not need it."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_snakemake, write_config
+
+from hcxai.io import InputError
+from hcxai.sanity import check_settings, cumulative_stages, stage_groups, weighted_layers
+from hcxai.sanity_file import SanityMaps, read_sanity_maps, write_sanity_maps
+from hcxai.sanity_metrics import (
+    SIMILAR,
+    fails_check,
+    similarities,
+    spearman,
+    ssim,
+    stage_table,
+    verdict,
+    write_pair,
+    write_summary,
+)
+
+SIZE = 40
+N = 8
+STATISTICS = {"bootstrap_samples": 200, "confidence": 0.95, "seed": 1}
+GROUPS = [["hc", "conv3"], ["bn2", "conv2"], ["conv1"]]
+
+
+def phantom_like_images(n: int = N, seed: int = 0) -> np.ndarray:
+    """Bright rings on speckle: images with structure, as an input-copying map would show."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    images = []
+    for _ in range(n):
+        cx, cy, r = rng.uniform(15, 25), rng.uniform(15, 25), rng.uniform(8, 14)
+        ring = np.exp(-(((np.hypot(xx - cx, yy - cy) - r) / 1.5) ** 2))
+        images.append(ring + 0.2 * rng.random((SIZE, SIZE)))
+    return np.stack(images).astype(np.float32)
+
+
+def content(maps: np.ndarray, analyzer: str = "x", backbone: str = "net") -> SanityMaps:
+    stages = cumulative_stages(GROUPS[: maps.shape[0] - 1])
+    return SanityMaps(
+        maps=maps.astype(np.float32),
+        image_ids=[f"{i:03d}_HC" for i in range(maps.shape[1])],
+        stages=stages,
+        attributes={
+            "analyzer": analyzer,
+            "backbone": backbone,
+            "params": {"seed": 1},
+            "layers": ["conv1", "bn2", "conv2", "conv3", "hc"],
+        },
+    )
+
+
+def test_an_explanation_that_ignores_the_model_is_flagged():
+    """The input image as the 'explanation' at every stage: similarity 1 when fully randomised."""
+    images = phantom_like_images()
+    table = stage_table(content(np.stack([images] * 4)), STATISTICS)
+    last = table.iloc[-1]
+    assert last["stage"] == 3 and last["layers_reinitialised"] == 5
+    for metric in ("spearman_abs", "spearman", "ssim"):
+        assert last[f"{metric}_mean"] == pytest.approx(1.0)
+        assert last[f"{metric}_ci_low"] == pytest.approx(1.0)  # no spread: the CI is the value
+    assert table["similar_to_trained"].all()
+    assert fails_check(table) and verdict(table) == "fails"
+
+
+def test_maps_independent_of_the_trained_ones_pass():
+    """Stages 1..3 are independent random maps: rank correlation ~0 (sd 1/sqrt(1599) per image)."""
+    rng = np.random.default_rng(3)
+    maps = rng.standard_normal((4, N, SIZE, SIZE))
+    table = stage_table(content(maps), STATISTICS)
+    later = table[table["stage"] > 0]
+    assert (later[["spearman_abs_mean", "spearman_mean"]].abs() < 0.05).all().all()
+    assert (later["ssim_mean"].abs() < 0.1).all()  # no shared structure
+    assert not later["similar_to_trained"].any()
+    assert not fails_check(table) and verdict(table) == "passes"
+    first = table.iloc[0]  # stage 0 against itself
+    assert first[["spearman_abs_mean", "spearman_mean", "ssim_mean"]].tolist() == pytest.approx(
+        [1.0, 1.0, 1.0]
+    )
+
+
+def test_the_measures_on_known_pairs():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((SIZE, SIZE))
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert spearman(a, a) == pytest.approx(1.0)
+    assert spearman(a, a**3 + 5) == pytest.approx(1.0)  # ranks only: any increasing map
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    assert spearman(np.abs(a), np.abs(-a)) == pytest.approx(1.0)
+    # Each map is normalised by its own largest |value|: a change of scale alone is no change.
+    assert ssim(a, 1000 * a) == pytest.approx(1.0)
+    assert ssim(a, -a) == pytest.approx(1.0)  # SSIM compares |map|
+    assert np.isnan(spearman(a, np.zeros_like(a)))  # a constant map has no ranks
+
+
+def test_a_constant_map_is_left_out_of_the_mean():
+    rng = np.random.default_rng(6)
+    trained = rng.standard_normal((2, SIZE, SIZE))
+    stage1 = np.stack([trained[0], np.zeros((SIZE, SIZE))])  # image 1's map is all zero
+    per_image = similarities(content(np.stack([trained, stage1])))
+    assert per_image.loc[per_image["stage"] == 1, "spearman_abs"].isna().tolist() == [False, True]
+    table = stage_table(content(np.stack([trained, stage1])), STATISTICS)
+    assert table.iloc[1]["spearman_abs_n"] == 1 and table.iloc[1]["spearman_abs_mean"] == 1.0
+    assert table["constant_maps"].tolist() == [0, 1]
+    # Every fully randomised map blank (Deep Taylor of a negative output): no verdict.
+    blank = stage_table(content(np.stack([trained, np.zeros_like(trained)])), STATISTICS)
+    assert verdict(blank) == "undetermined" and not fails_check(blank)
+
+
+def test_pair_and_summary_files(tmp_path):
+    rng = np.random.default_rng(7)
+    images = phantom_like_images()
+    ignoring = np.stack([images] * 3)
+    random = rng.standard_normal((3, N, SIZE, SIZE))
+    for name, maps in (("ignoring", ignoring), ("random_maps", random)):
+        write_sanity_maps(tmp_path / f"{name}.h5", content(maps, analyzer=name))
+        write_pair(tmp_path / f"{name}.h5", tmp_path / f"{name}.csv", STATISTICS)
+    write_summary([tmp_path / "ignoring.csv", tmp_path / "random_maps.csv"], tmp_path / "s.csv")
+    summary = pd.read_csv(tmp_path / "s.csv")
+    verdicts = summary.groupby("analyzer")[["verdict", "fails_check"]].first()
+    assert verdicts.to_dict("index") == {
+        "ignoring": {"verdict": "fails", "fails_check": True},
+        "random_maps": {"verdict": "passes", "fails_check": False},
+    }
+    assert len(summary) == 6 and summary["stage"].tolist() == [0, 1, 2] * 2
+    assert summary.loc[summary["stage"] == 2, "down_to"].tolist() == ["conv2"] * 2
+
+
+def test_maps_file_round_trip_and_damage(tmp_path):
+    maps = np.random.default_rng(8).standard_normal((3, 2, SIZE, SIZE))
+    write_sanity_maps(tmp_path / "m.h5", content(maps))
+    found = read_sanity_maps(tmp_path / "m.h5")
+    np.testing.assert_array_equal(found.maps, maps.astype(np.float32))
+    assert found.stages == [[], ["hc", "conv3"], ["hc", "conv3", "bn2", "conv2"]]
+    assert found.attributes["params"] == {"seed": 1} and found.analyzer == "x"
+    with h5py.File(tmp_path / "m.h5", "a") as h5:
+        del h5.attrs["stages"]
+    with pytest.raises(InputError, match="sanity_maps job"):
+        read_sanity_maps(tmp_path / "m.h5")
+    (tmp_path / "bad.h5").write_bytes(b"not hdf5")
+    with pytest.raises(InputError, match=r"bad\.h5"):
+        read_sanity_maps(tmp_path / "bad.h5")
+
+
+def test_stage_groups_from_the_output_backwards():
+    layers = ["conv1", "bn1", "conv2", "bn2", "conv3", "dense", "hc"]
+    groups = stage_groups(layers, 3)
+    assert groups == [["hc", "dense", "conv3"], ["bn2", "conv2"], ["bn1", "conv1"]]
+    assert stage_groups(layers, 1) == [list(reversed(layers))]
+    assert cumulative_stages(groups)[2] == ["hc", "dense", "conv3", "bn2", "conv2"]
+    with pytest.raises(InputError, match=r"sanity\.stages is 8 .* 7 layers"):
+        stage_groups(layers, 8, "m.h5")
+
+
+def test_weighted_layers_read_from_a_keras_file(tmp_path):
+    """The HDF5 layout Keras writes: model_weights/<layer> with its weight_names, in order."""
+    path = tmp_path / "model.h5"
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("model_weights")
+        names = ["input_1", "conv1", "pool", "hc"]
+        group.attrs["layer_names"] = [n.encode() for n in names]
+        for name in names:
+            weights = [f"{name}/kernel:0".encode()] if name in ("conv1", "hc") else []
+            group.create_group(name).attrs["weight_names"] = weights
+    assert weighted_layers(path) == [(1, "conv1"), (3, "hc")]
+    (tmp_path / "x.h5").write_bytes(b"junk")
+    with pytest.raises(InputError, match=r"x\.h5"):
+        weighted_layers(tmp_path / "x.h5")
+
+
+def test_sanity_fold_must_exist():
+    check_settings({"fold": 2}, folds=3)
+    with pytest.raises(InputError, match=r"sanity\.fold is 3 .* folds: 3"):
+        check_settings({"fold": 3}, folds=3)
+
+
+def test_the_figure(tmp_path):
+    from hcxai.figures import plot_sanity
+    from hcxai.sanity_metrics import METRIC_LABELS
+
+    rng = np.random.default_rng(9)
+    images = phantom_like_images(2)
+    rows = []
+    maps = {}
+    for analyzer, stack in (
+        ("ignoring", np.stack([images] * 3)),
+        ("random_maps", rng.standard_normal((3, 2, SIZE, SIZE))),
+    ):
+        table = stage_table(content(stack, analyzer=analyzer), STATISTICS)
+        rows.append(table.assign(verdict=verdict(table)))
+        maps[("net", analyzer)] = stack[:, 0]
+    summary = pd.concat(rows, ignore_index=True)
+    figure = plot_sanity(
+        maps, {"net": images[0]}, summary, METRIC_LABELS, SIMILAR, str(tmp_path / "f.png")
+    )
+    assert (tmp_path / "f.png").stat().st_size > 0
+    # 2 rows x (input + 3 stages) map panels, then one curve panel per metric.
+    assert len(figure.axes) == 2 * 4 + 3
+    labels = [axis.get_ylabel() for axis in figure.axes[:8]]
+    assert "net\nignoring\nFAILS" in labels and "net\nrandom_maps" in labels
+    curve = figure.axes[-3]  # spearman_abs
+    drawn = {container.get_label(): container.lines[0] for container in curve.containers}
+    assert drawn["ignoring"].get_linestyle() == "--" and drawn["random_maps"].get_linestyle() == "-"
+
+
+@pytest.mark.slow
+def test_rules_dry_run(tmp_path):
+    """The DAG: one maps job per backbone x analyzer on fold sanity.fold's models only."""
+    config = write_config(tmp_path / "c.yaml", sanity={"fold": 1, "stages": 2})
+    done = run_snakemake(tmp_path, config, "-n", "--cores", "1", "results/figures/sanity.png")
+    counts = {
+        words[0]: int(words[1])
+        for words in map(str.split, done.stdout.splitlines())
+        if len(words) == 2 and words[1].isdigit()
+    }
+    analyzers, backbones = 4, 2  # config/test.yaml
+    assert counts["sanity_maps"] == counts["sanity_similarity"] == analyzers * backbones
+    assert counts["sanity_summary"] == counts["sanity_figure"] == 1
+    assert counts["train"] == backbones
+    assert "results/models/resnet50/fold1/model.h5" in done.stdout
+    assert "fold0/model.h5" not in done.stdout
+    bad = write_config(tmp_path / "bad.yaml", sanity={"fold": 3})
+    failed = run_snakemake(tmp_path, bad, "-n", check=False)
+    assert failed.returncode != 0 and "sanity.fold is 3" in failed.stdout + failed.stderr

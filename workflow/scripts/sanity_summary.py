@@ -1,0 +1,11 @@
+"""Rule sanity_summary: every backbone x analyzer's stage table in results/sanity.csv."""
+
+from hcxai.io import run_job
+from hcxai.sanity_metrics import write_summary
+
+run_job(
+    snakemake.log[0],
+    write_summary,
+    pair_files=list(snakemake.input),
+    out_path=snakemake.output[0],
+)
