@@ -6,6 +6,8 @@ the CSV and HDF5 files the other steps wrote.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -304,48 +306,22 @@ def plot_critical_difference(
     return figure
 
 
-def plot_sanity(
+def _verdicts(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(backbone, analyzer) -> passes / fails / undetermined, from results/sanity.csv."""
+    rows = summary[["backbone", "analyzer", "verdict"]].drop_duplicates()
+    return {(b, a): verdict for b, a, verdict in rows.itertuples(index=False)}
+
+
+def _sanity_map_rows(
+    figure: plt.Figure,
+    grid: Any,
     maps: dict[tuple[str, str], np.ndarray],
     images: dict[str, np.ndarray],
     summary: pd.DataFrame,
-    metrics: dict[str, str],
-    similar: float,
-    path: str,
-) -> plt.Figure:
-    """Cascading model randomisation (Adebayo et al. 2018, their Fig. 2 and 4).
-
-    Top: a row per backbone x analyzer, the input image and then its |map| at
-    every stage (stage 0 = trained; a column title names the deepest layer
-    re-initialised so far), each map on its own scale. `maps[(backbone,
-    analyzer)]` is (S + 1, s, s) of one image, `images[backbone]` that image.
-    Bottom: per backbone and metric (`metrics`: column prefix -> label in
-    `summary`, i.e. results/sanity.csv), the mean similarity to the trained map
-    per stage with its CI, a line per analyzer; dashed = fails the check (its
-    fully randomised maps still resemble the trained ones: mean Spearman |map|
-    >= `similar`, the dotted line). A row label says FAILS or UNDETERMINED
-    (every fully randomised map constant).
-    """
+    verdicts: dict[tuple[str, str], str],
+) -> None:
+    """A row per backbone x analyzer: the input, then |map| at every stage on its own scale."""
     pairs = list(maps)
-    backbones = list(dict.fromkeys(b for b, _ in pairs))
-    columns = max(m.shape[0] for m in maps.values()) + 1
-    map_height, curve_height = 1.3 * len(pairs), 2.8 * len(backbones)
-    height = map_height + curve_height + 1.0  # + the title and the legend
-    figure = plt.figure(figsize=(max(1.5 * columns, 3.0 * len(metrics)), height))
-    outer = figure.add_gridspec(
-        2,
-        1,
-        height_ratios=[map_height, curve_height],
-        hspace=0.3 / len(pairs),
-        top=1 - 0.9 / height,
-        bottom=0.4 / height,
-    )
-    grid = outer[0].subgridspec(len(pairs), columns, wspace=0.05, hspace=0.3)
-    verdicts = {
-        (backbone, analyzer): found
-        for backbone, analyzer, found in summary[["backbone", "analyzer", "verdict"]]
-        .drop_duplicates()
-        .itertuples(index=False)
-    }
     for row, (backbone, analyzer) in enumerate(pairs):
         stages = summary[(summary["backbone"] == backbone) & (summary["analyzer"] == analyzer)]
         down_to = dict(zip(stages["stage"], stages["down_to"].fillna(""), strict=True))
@@ -369,34 +345,81 @@ def plot_sanity(
             if first_of_backbone:
                 reset = "trained" if stage == 0 else f"to {down_to.get(stage, stage)}"
                 axis_map.set_title(f"stage {stage}\n{reset}", fontsize=5)
+
+
+def _sanity_curves(
+    axis: plt.Axes, rows: pd.DataFrame, metric: str, verdicts: dict[tuple[str, str], str]
+) -> None:
+    """Mean similarity to the trained maps per stage with its CI, a line per analyzer."""
+    for analyzer, group in rows.groupby("analyzer", sort=False):
+        mean = group[f"{metric}_mean"].to_numpy(dtype=float)
+        low, high = group[f"{metric}_ci_low"], group[f"{metric}_ci_high"]
+        spread = np.vstack([mean - low, high - mean])
+        backbone = group["backbone"].iloc[0]
+        axis.errorbar(
+            group["stage"],
+            mean,
+            yerr=np.nan_to_num(np.abs(spread)),
+            marker="o",
+            markersize=3,
+            capsize=2,
+            linewidth=1,
+            linestyle="--" if verdicts.get((backbone, analyzer)) == "fails" else "-",
+            label=analyzer,
+        )
+    axis.set_ylim(-1.05, 1.05)
+    axis.set_xticks(sorted(set(rows["stage"])))
+    axis.set_xlabel("stage (0 = trained)", fontsize=7)
+    axis.set_ylabel("similarity to stage 0", fontsize=7)
+    axis.tick_params(labelsize=6)
+
+
+def plot_sanity(
+    maps: dict[tuple[str, str], np.ndarray],
+    images: dict[str, np.ndarray],
+    summary: pd.DataFrame,
+    metrics: dict[str, str],
+    similar: float,
+    path: str,
+) -> plt.Figure:
+    """Cascading model randomisation (Adebayo et al. 2018, their Fig. 2 and 4).
+
+    Top (`_sanity_map_rows`): `maps[(backbone, analyzer)]`, (S + 1, s, s) of one
+    image, beside `images[backbone]`. Bottom (`_sanity_curves`): per backbone and
+    metric (`metrics`: column prefix -> label in `summary`, results/sanity.csv);
+    dashed = fails the check (mean Spearman |map| >= `similar`, the dotted line).
+    """
+    pairs = list(maps)
+    backbones = list(dict.fromkeys(b for b, _ in pairs))
+    columns = max(m.shape[0] for m in maps.values()) + 1
+    map_height, curve_height = 1.3 * len(pairs), 2.8 * len(backbones)
+    height = map_height + curve_height + 1.0  # + the title and the legend
+    figure = plt.figure(figsize=(max(1.5 * columns, 3.0 * len(metrics)), height))
+    outer = figure.add_gridspec(
+        2,
+        1,
+        height_ratios=[map_height, curve_height],
+        hspace=0.3 / len(pairs),
+        top=1 - 0.9 / height,
+        bottom=0.4 / height,
+    )
+    verdicts = _verdicts(summary)
+    _sanity_map_rows(
+        figure,
+        outer[0].subgridspec(len(pairs), columns, wspace=0.05, hspace=0.3),
+        maps,
+        images,
+        summary,
+        verdicts,
+    )
     curves = outer[1].subgridspec(len(backbones), len(metrics), wspace=0.3, hspace=0.5)
     for i, backbone in enumerate(backbones):
-        rows = summary[summary["backbone"] == backbone]
         for j, (metric, label) in enumerate(metrics.items()):
             axis = figure.add_subplot(curves[i, j])
-            for analyzer, group in rows.groupby("analyzer", sort=False):
-                mean = group[f"{metric}_mean"].to_numpy(dtype=float)
-                low, high = group[f"{metric}_ci_low"], group[f"{metric}_ci_high"]
-                spread = np.vstack([mean - low, high - mean])
-                axis.errorbar(
-                    group["stage"],
-                    mean,
-                    yerr=np.nan_to_num(np.abs(spread)),
-                    marker="o",
-                    markersize=3,
-                    capsize=2,
-                    linewidth=1,
-                    linestyle="--" if verdicts.get((backbone, analyzer)) == "fails" else "-",
-                    label=analyzer,
-                )
+            _sanity_curves(axis, summary[summary["backbone"] == backbone], metric, verdicts)
             if metric == "spearman_abs":
                 axis.axhline(similar, color="gray", linestyle=":", linewidth=1)
-            axis.set_ylim(-1.05, 1.05)
-            axis.set_xticks(sorted(set(rows["stage"])))
-            axis.set_xlabel("stage (0 = trained)", fontsize=7)
-            axis.set_ylabel("similarity to stage 0", fontsize=7)
             axis.set_title(f"Reg-{backbone}: {label}", fontsize=7)
-            axis.tick_params(labelsize=6)
     handles, labels = figure.axes[-1].get_legend_handles_labels()
     figure.legend(
         handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7

@@ -204,6 +204,42 @@ def sanity_image_ids(splits_path: str | Path, fold: int, n_images: int) -> list[
     return ids[:n_images]
 
 
+def _stage_maps(
+    explainer: Explainer,
+    images: np.ndarray,
+    ids: list[str],
+    layers: list[tuple[int, str]],
+    groups: list[list[str]],
+    seed: int,
+    model_path: str,
+) -> np.ndarray:
+    """The maps of every stage from one built analyzer; logs what each stage cost."""
+    loaded = enumerate(explainer.source_model.layers)
+    if [(i, layer.name) for i, layer in loaded if layer.weights] != layers:
+        raise ValueError(f"{model_path}: the loaded model's layers differ from the file's")
+    start = time.perf_counter()
+    reinitialised = reinitialised_weights(explainer.source_model, layers, seed)
+    prepared = time.perf_counter() - start
+    maps, seconds = cascade(explainer, images, ids, groups, reinitialised)
+    log.info(
+        "%s: built in %.2f s; %d images; re-initialised weights made in %.2f s",
+        explainer.spec.name,
+        explainer.build_seconds,
+        len(ids),
+        prepared,
+    )
+    for stage, (set_s, map_s) in enumerate(seconds):
+        log.info(
+            "stage %d (%d layers re-initialised): set weights %.2f s, maps %.2f s, stage %.2f s",
+            stage,
+            sum(len(g) for g in groups[:stage]),
+            set_s,
+            map_s,
+            set_s + map_s,
+        )
+    return maps
+
+
 def compute_sanity_maps(
     model_path: str,
     dataset_path: str,
@@ -242,31 +278,7 @@ def compute_sanity_maps(
         maps = np.stack([explainer.explain(images, ids)] * (stages + 1))
         log.info("%s on %s: a seeded map, no model; %d stages", analyzer, backbone, stages)
     else:
-        loaded = enumerate(explainer.source_model.layers)
-        if [(i, layer.name) for i, layer in loaded if layer.weights] != layers:
-            raise ValueError(f"{model_path}: the loaded model's layers differ from the file's")
-        start = time.perf_counter()
-        reinitialised = reinitialised_weights(explainer.source_model, layers, seed)
-        prepared = time.perf_counter() - start
-        maps, seconds = cascade(explainer, images, ids, groups, reinitialised)
-        log.info(
-            "%s on %s: built in %.2f s; %d images; re-initialised weights made in %.2f s",
-            analyzer,
-            backbone,
-            explainer.build_seconds,
-            len(ids),
-            prepared,
-        )
-        for stage, (set_s, map_s) in enumerate(seconds):
-            log.info(
-                "stage %d (%d layers re-initialised): set weights %.2f s, maps %.2f s, "
-                "stage %.2f s",
-                stage,
-                sum(len(g) for g in groups[:stage]),
-                set_s,
-                map_s,
-                set_s + map_s,
-            )
+        maps = _stage_maps(explainer, images, ids, layers, groups, seed, model_path)
     attributes = file_attributes(spec, explainer, model_path, backbone, fold) | {
         "seed": seed,
         "layers": [name for _, name in layers],
