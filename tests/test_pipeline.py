@@ -537,3 +537,34 @@ def test_bad_settings_stop_the_workflow_before_any_job(overrides, message, tmp_p
     config = write_config(tmp_path / "c.yaml", **overrides)
     result = run_snakemake(tmp_path, config, "-n", "--cores", "1", check=False)
     assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
+def test_the_html_report_holds_every_table_and_figure(local_run, tmp_path):
+    """`snakemake --report` on the finished run: one file that embeds what the README lists."""
+    report = tmp_path / "report.html"
+    run_snakemake(local_run, REPO / "config" / "test.yaml", "--report", str(report))
+    text = report.read_text(errors="replace")
+    for name in (
+        "scorecard.csv",
+        "aopc_table.csv",
+        "aopc_stats.csv",
+        "mae_table.csv",
+        "localization.png",
+        "sanity.png",
+        "aopc_critical_difference.png",
+        "saliency_comparison.png",
+    ):
+        assert name in text, name
+
+
+def test_every_evaluation_table_covers_every_backbone_and_analyzer(local_run):
+    expected = {(b, a) for b in BACKBONES for a in ANALYZERS}
+    for table in ("scorecard.csv", "localization.csv"):
+        frame = pd.read_csv(local_run / "results" / table)
+        assert set(zip(frame["backbone"], frame["analyzer"], strict=True)) == expected, table
+    sanity = pd.read_csv(local_run / "results" / "sanity.csv")
+    assert set(zip(sanity["backbone"], sanity["analyzer"], strict=True)) == expected
+    assert sorted(set(sanity["stage"])) == list(range(CONFIG["sanity"]["stages"] + 1))
+    # The random map ignores the model: the check must flag it on every backbone.
+    random = sanity[(sanity["analyzer"] == "random")]
+    assert set(random["verdict"]) == {"fails"}
