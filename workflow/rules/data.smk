@@ -25,8 +25,9 @@ rule ingest:
     output:
         "resources/dataset_{size}.h5",
     params:
-        # The folder (also when it is absent and ingest must say so) and its kind.
-        dataset=config["dataset"],
+        # The folder (also when it is absent and ingest must say so) and its kind,
+        # as sorted JSON: a reordered config file is no change.
+        dataset=job_settings(**config["dataset"]),
     wildcard_constraints:
         size=r"\d+",
     log:
