@@ -42,7 +42,7 @@ from hcxai.analyzers import AnalyzerSpec
 from hcxai.canonize import batchnorm_merges, merge_batchnorm, merged_assignments
 from hcxai.data import black_in_network_units, network_input
 from hcxai.io import InputError
-from hcxai.models import load_model, read_model_attributes
+from hcxai.models import configure_tensorflow, load_model, read_model_attributes
 from hcxai.seeding import image_rng
 
 # Peak memory per input row, as bytes per kept activation value. LRP and Deep
@@ -314,3 +314,25 @@ class Explainer:
                 f"{[image_ids[i] for i in np.flatnonzero(bad)][:5]}"
             )
         return maps
+
+
+def build_explainer(
+    model_path: str | Path,
+    spec: AnalyzerSpec,
+    images: np.ndarray,
+    memory_budget_mb: int,
+    graph_optimization: bool,
+    threads: int,
+) -> Explainer:
+    """The stages' one way to build an analyzer: threads and seeds set, Deep Taylor's
+    bounds the data range of these images' network input."""
+    if spec.analyzer.inputs != "none":
+        configure_tensorflow(threads, seed=0)
+    x = network_input(images)
+    return Explainer(
+        model_path,
+        spec,
+        memory_budget_mb,
+        data_range=(float(x.min()), float(x.max())),
+        graph_optimization=graph_optimization,
+    )

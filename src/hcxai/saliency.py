@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from hcxai.analyzers import AnalyzerSpec, resolve
-from hcxai.data import NORMALISATION_NOTE, load_dataset, network_input
-from hcxai.explain import Explainer
+from hcxai.data import NORMALISATION_NOTE, load_dataset
+from hcxai.explain import Explainer, build_explainer
 from hcxai.io import InputError
-from hcxai.models import check_image_size, configure_tensorflow
+from hcxai.models import check_image_size
 from hcxai.provenance import library_versions, sha256
 from hcxai.saliency_file import SaliencyFile, write_saliency
 from hcxai.splits import fold_ids
@@ -84,20 +84,13 @@ def compute_saliency(
     (`predictions.csv` of the same model), so both stages report one number.
     """
     spec = resolve(analyzer, params)
-    if spec.analyzer.inputs != "none":
-        configure_tensorflow(threads, seed=0)
     data = load_dataset(dataset_path)
     check_image_size(model_path, dataset_path, data.images.shape[-1])
     ids = fold_ids(pd.read_csv(splits_path), fold, "test")[:max_images]
     index = data.index_of(ids)
     images = data.images[index]
-    x = network_input(images)
-    explainer = Explainer(
-        model_path,
-        spec,
-        memory_budget_mb,
-        data_range=(float(x.min()), float(x.max())),
-        graph_optimization=graph_optimization,
+    explainer = build_explainer(
+        model_path, spec, images, memory_budget_mb, graph_optimization, threads
     )
     built = (
         f"built in {explainer.build_seconds:.1f} s, {explainer.rows_per_pass} rows per pass"

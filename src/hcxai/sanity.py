@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 
 from hcxai.analyzers import resolve
-from hcxai.data import load_dataset, network_input
-from hcxai.explain import Explainer
+from hcxai.data import load_dataset
+from hcxai.explain import Explainer, build_explainer
 from hcxai.io import InputError
-from hcxai.models import check_image_size, configure_tensorflow
+from hcxai.models import check_image_size
 from hcxai.saliency import file_attributes
 from hcxai.sanity_file import SanityMaps, write_sanity_maps
 from hcxai.splits import fold_ids
@@ -258,21 +258,14 @@ def compute_sanity_maps(
 ) -> None:
     """Write `results/sanity/{backbone}/{analyzer}.h5`: the maps of every stage."""
     spec = resolve(analyzer, params)
-    if spec.analyzer.inputs != "none":
-        configure_tensorflow(threads, seed=0)
     data = load_dataset(dataset_path)
     check_image_size(model_path, dataset_path, data.images.shape[-1])
     ids = sanity_image_ids(splits_path, fold, n_images)
     images = data.images[data.index_of(ids)]
     layers = weighted_layers(model_path)
     groups = stage_groups([name for _, name in layers], stages, model_path)
-    x = network_input(images)
-    explainer = Explainer(
-        model_path,
-        spec,
-        memory_budget_mb,
-        data_range=(float(x.min()), float(x.max())),
-        graph_optimization=graph_optimization,
+    explainer = build_explainer(
+        model_path, spec, images, memory_budget_mb, graph_optimization, threads
     )
     if explainer.model is None:  # `random`: the same seeded maps whatever the weights
         maps = np.stack([explainer.explain(images, ids)] * (stages + 1))
