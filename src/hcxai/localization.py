@@ -34,7 +34,6 @@ from hcxai.data import Dataset, load_dataset
 from hcxai.ellipse import Ellipse
 from hcxai.io import InputError, atomic_output
 from hcxai.saliency_file import SaliencyFile, read_saliency
-from hcxai.stats import mean_ci
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +273,9 @@ def summarise(
     NaN scores (maps without relevance) are left out of a metric's mean and CI.
     Rows: backbones in order of appearance, analyzers in the paper's order.
     """
+    # Imported here: scipy.stats costs the per-image jobs half their start-up.
+    from hcxai.stats import mean_ci
+
     rows = []
     backbones = list(dict.fromkeys(per_image["backbone"]))
     present = list(dict.fromkeys(per_image["analyzer"]))
