@@ -29,6 +29,7 @@ include: "workflow/rules/stats.smk"
 include: "workflow/rules/localization.smk"
 include: "workflow/rules/sanity.smk"
 include: "workflow/rules/scorecard.smk"
+include: "workflow/rules/meta.smk"
 
 
 rule all:

@@ -332,7 +332,7 @@ def _nan_hc(path: Path) -> None:
         (_garbage, "cannot be read"),
         (_old_format, "format_version 0"),
         (_no_ellipses, "missing ['ellipse_resized']"),
-        (_nan_hc, "non-finite HC"),
+        (_nan_hc, "NaN or infinite values in hc_px"),
     ],
 )
 def test_a_damaged_dataset_cache_names_the_file_and_the_rebuild(
@@ -344,4 +344,4 @@ def test_a_damaged_dataset_cache_names_the_file_and_the_rebuild(
     with pytest.raises(InputError) as error:
         load_dataset(path)
     assert message in str(error.value) and str(path) in str(error.value)
-    assert "rerun ingest" in str(error.value)
+    assert "rebuilds it with rule ingest" in str(error.value)

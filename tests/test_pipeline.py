@@ -553,13 +553,15 @@ def test_the_html_report_holds_every_table_and_figure(local_run, tmp_path):
         "sanity.png",
         "aopc_critical_difference.png",
         "saliency_comparison.png",
+        "meta.csv",
+        "error_explanation.csv",
     ):
         assert name in text, name
 
 
 def test_every_evaluation_table_covers_every_backbone_and_analyzer(local_run):
     expected = {(b, a) for b in BACKBONES for a in ANALYZERS}
-    for table in ("scorecard.csv", "localization.csv"):
+    for table in ("scorecard.csv", "localization.csv", "meta.csv", "error_explanation.csv"):
         frame = pd.read_csv(local_run / "results" / table)
         assert set(zip(frame["backbone"], frame["analyzer"], strict=True)) == expected, table
     sanity = pd.read_csv(local_run / "results" / "sanity.csv")
@@ -568,3 +570,26 @@ def test_every_evaluation_table_covers_every_backbone_and_analyzer(local_run):
     # The random map ignores the model: the check must flag it on every backbone.
     random = sanity[(sanity["analyzer"] == "random")]
     assert set(random["verdict"]) == {"fails"}
+
+
+def test_meta_explanations_cover_every_explained_image_with_its_error(local_run):
+    for backbone in BACKBONES:
+        predictions = pd.concat(
+            pd.read_csv(
+                local_run / f"results/models/{backbone}/fold{fold}/predictions.csv",
+                dtype={"image_id": str},
+            )
+            for fold in FOLDS
+        )
+        test = predictions[predictions["role"] == "test"].set_index("image_id")
+        for analyzer in ANALYZERS:
+            table = pd.read_csv(
+                local_run / f"results/meta/{backbone}/{analyzer}.csv", dtype={"image_id": str}
+            )
+            assert sorted(table["image_id"]) == sorted(test.index)  # every test image, once
+            expected = (test["hc_pred_px"] - test["hc_true_px"]).abs()
+            np.testing.assert_allclose(
+                table["abs_error_px"], expected.loc[table["image_id"]], rtol=1e-5
+            )
+            assert table["cluster"].min() == 0
+            assert set(table["cluster"]) == set(range(table["cluster"].max() + 1))

@@ -146,7 +146,7 @@ def test_maps_file_round_trip_and_damage(tmp_path):
     assert found.attributes["params"] == {"seed": 1} and found.analyzer == "x"
     with h5py.File(tmp_path / "m.h5", "a") as h5:
         del h5.attrs["stages"]
-    with pytest.raises(InputError, match="sanity_maps job"):
+    with pytest.raises(InputError, match="rule sanity_maps"):
         read_sanity_maps(tmp_path / "m.h5")
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     with pytest.raises(InputError, match=r"bad\.h5"):

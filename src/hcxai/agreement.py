@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hcxai.io import atomic_output
+from hcxai.io import atomic_output, damaged_file
+from hcxai.train import read_predictions_file
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +67,38 @@ def mae_table(predictions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+METRICS_KEYS = ("backbone", "fold", "n_test", "baseline_mae_px")  # of metrics.json
+# results/mae_table.csv (`mae_table`); one test image has no SD.
+MAE_TABLE = {"backbone": "id", "fold": "id", "n_test": "int", "mae_px": "number"}
+MAE_TABLE |= {"sd_px": "number_or_nan", "mae_mm": "number", "sd_mm": "number_or_nan"}
+MAE_TABLE |= {"baseline_mae_px": "number", "ba_mean_diff_px": "number"}
+MAE_TABLE |= {"ba_loa_low_px": "number_or_nan", "ba_loa_high_px": "number_or_nan"}
+
+
+def read_metrics(path: str) -> dict[str, Any]:
+    """One fold's metrics.json (rule train) with the keys the MAE table needs."""
+    try:
+        metrics = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise damaged_file(path, f"cannot be read as JSON ({error})", "train") from None
+    missing = [key for key in METRICS_KEYS if not isinstance(metrics, dict) or key not in metrics]
+    if missing:
+        raise damaged_file(path, f"lacks the key(s) {missing}", "train")
+    for key in ("n_test", "baseline_mae_px"):
+        value = metrics[key]
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise damaged_file(path, f"has {key} {value!r}, not a finite number", "train")
+    return metrics
+
+
 def read_predictions(
     prediction_files: list[str], metrics_files: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every fold's predictions (with backbone and fold columns) and metrics, in file order."""
-    metrics = pd.DataFrame([json.loads(Path(f).read_text()) for f in metrics_files])
+    metrics = pd.DataFrame([read_metrics(f) for f in metrics_files])
     frames = []
     for path, row in zip(prediction_files, metrics.itertuples(), strict=True):
-        frame = pd.read_csv(path)
+        frame = read_predictions_file(path)
         frames.append(frame.assign(backbone=row.backbone, fold=row.fold))
     return pd.concat(frames, ignore_index=True), metrics
 

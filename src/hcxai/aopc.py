@@ -17,11 +17,30 @@ import numpy as np
 import pandas as pd
 
 from hcxai.analyzers import PAPER_ORDER
-from hcxai.io import atomic_output
+from hcxai.io import InputError, atomic_output, damaged_file, read_table
+from hcxai.perturbation import ORDERS, SHARD_TABLE
 
 log = logging.getLogger(__name__)
 
 KEYS = ["backbone", "analyzer", "fold", "image_id", "order"]
+# The two files of rule aopc_pair, one backbone x analyzer each.
+PAIR_TABLE = {
+    "backbone": "id",
+    "analyzer": "id",
+    "fold": "int",
+    "image_id": "id",
+    "order": ORDERS,
+    "aopc": "number",
+}
+CURVES_TABLE = {
+    "backbone": "id",
+    "analyzer": "id",
+    "order": ORDERS,
+    "step": "int",
+    "error_mean": "number",
+    "error_sd": "number_or_nan",  # one image: no spread
+    "n_images": "int",
+}
 
 
 def aopc_of_curve(errors: np.ndarray) -> float:
@@ -64,15 +83,107 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
     return wide.loc[backbones].reset_index()
 
 
+RUN = [*KEYS, "repeat"]  # one perturbation curve
+
+
+def read_shard(path: str) -> pd.DataFrame:
+    """One shard file (rule perturb), checked: every run has each step 0..K once."""
+    shard = read_table(path, SHARD_TABLE, rule="perturb", unique=[*RUN, "step"])
+    steps = shard.groupby(RUN, sort=False)["step"].agg(["min", "max", "count"])
+    broken = (steps["min"] != 0) | (steps["max"] != steps["count"] - 1)
+    broken |= steps["count"] != steps["count"].max()
+    if broken.any():
+        run = steps.index[broken.to_numpy().argmax()]
+        named = ", ".join(f"{key} {value}" for key, value in zip(RUN, run, strict=True))
+        raise damaged_file(path, f"lacks steps of the run ({named}): each has 0..K", "perturb")
+    return shard
+
+
+def _kind_of_runs(shard: pd.DataFrame) -> tuple[list[str], list[str], int]:
+    """A shard's backbone(s), analyzer(s) and steps K: one, one, and the same in every shard."""
+    return sorted(set(shard["backbone"])), sorted(set(shard["analyzer"])), int(shard["step"].max())
+
+
+def read_shards(shard_files: list[str]) -> pd.DataFrame:
+    """The perturbation shards of one backbone x analyzer: the same pair and K in every one,
+    each run (image x order x repeat) in one shard only."""
+    frames = [read_shard(path) for path in shard_files]
+    backbones, analyzers, steps = _kind_of_runs(frames[0])
+    for path, frame in zip(shard_files, frames, strict=True):
+        found = _kind_of_runs(frame)
+        if len(found[0]) + len(found[1]) > 2 or found != (backbones, analyzers, steps):
+            raise damaged_file(
+                path,
+                f"holds runs of (backbone, analyzer, K) {found}, expected {backbones[0]}, "
+                f"{analyzers[0]}, {steps} as in {shard_files[0]}",
+                "perturb",
+            )
+    shards = pd.concat(frames, ignore_index=True)
+    repeated = shards.duplicated([*RUN, "step"]).to_numpy()
+    if repeated.any():
+        row = int(repeated.argmax())
+        owner = int(np.searchsorted(np.cumsum([len(f) for f in frames]), row, side="right"))
+        image = shards["image_id"].iloc[row]
+        raise damaged_file(shard_files[owner], f"repeats image {image} of another shard", "perturb")
+    return shards
+
+
 def write_pair(shard_files: list[str], aopc_path: str, curves_path: str) -> None:
     """One backbone x analyzer reduced: every image's AOPC, and its mean curve per step.
 
     The summary reads these small files only, never the shards again.
     """
-    shards = pd.concat([pd.read_csv(f) for f in shard_files])
+    shards = read_shards(shard_files)
     for frame, path in ((per_image_aopc(shards), aopc_path), (curves(shards), curves_path)):
         with atomic_output(path) as tmp:
             frame.to_csv(tmp, index=False)
+
+
+def read_pair_file(path: str) -> pd.DataFrame:
+    """One pair AOPC file (rule aopc_pair): one backbone x analyzer, each image x order once."""
+    frame = read_table(path, PAIR_TABLE, rule="aopc_pair", unique=KEYS)
+    pairs = sorted(set(zip(frame["backbone"], frame["analyzer"], strict=True)))
+    if len(pairs) > 1:
+        raise damaged_file(path, f"mixes {pairs}: rule aopc_pair writes one a file", "aopc_pair")
+    return frame[list(PAIR_TABLE)]
+
+
+def read_pairs(pair_files: list[str]) -> pd.DataFrame:
+    """Every pair file (one backbone x analyzer each) as one checked per-image table.
+
+    A bad file is named with its fix here, before any statistic hides the problem.
+    """
+    frames, owner = [], {}
+    for path in pair_files:
+        frame = read_pair_file(path)
+        pair = (frame["backbone"].iloc[0], frame["analyzer"].iloc[0])
+        if pair in owner:
+            raise InputError(f"{path} and {owner[pair]} both hold {pair}: pass each once")
+        owner[pair] = path
+        frames.append(frame)
+    per_image = pd.concat(frames, ignore_index=True)
+    check_same_images(per_image, owner)
+    return per_image
+
+
+def check_same_images(per_image: pd.DataFrame, owner: dict[tuple[str, str], str]) -> None:
+    """Every analyzer x order of a backbone must cover the same images: tests are paired."""
+    for backbone, rows in per_image.groupby("backbone", sort=False):
+        sets = {
+            key: set(zip(group["fold"], group["image_id"], strict=True))
+            for key, group in rows.groupby(["analyzer", "order"], sort=False)
+        }
+        (first, reference), *others = sets.items()
+        for (analyzer, order), images in others:
+            if images != reference:
+                odd = sorted(images ^ reference)[:3]
+                raise damaged_file(
+                    owner[(backbone, analyzer)],
+                    f"({order}) and {owner[(backbone, first[0])]} ({first[1]}) cover different "
+                    f"images (e.g. fold, image {odd}): the analyzers of a backbone are compared "
+                    "on the same images",
+                    "aopc_pair",
+                )
 
 
 def curves(shards: pd.DataFrame) -> pd.DataFrame:
@@ -85,6 +196,15 @@ def curves(shards: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def read_curves(path: str, pair: tuple[str, str], pair_path: str) -> pd.DataFrame:
+    """One pair's mean curves (rule aopc_pair), of the pair its AOPC file `pair_path` holds."""
+    frame = read_table(path, CURVES_TABLE, rule="aopc_pair", unique=["order", "step"])
+    found = sorted(set(zip(frame["backbone"], frame["analyzer"], strict=True)))
+    if found != [pair]:
+        raise damaged_file(path, f"holds {found}, but {pair_path} holds {pair}", "aopc_pair")
+    return frame
+
+
 def write_summary(
     pair_files: list[str],
     pair_curve_files: list[str],
@@ -93,10 +213,17 @@ def write_summary(
     curves_path: str,
 ) -> None:
     """aopc.csv, aopc_table.csv (Table 1) and perturbation_curves.csv from the pair files."""
-    per_image = pd.concat([pd.read_csv(f) for f in pair_files], ignore_index=True)
+    per_image = read_pairs(pair_files)
     summary = summarise(per_image)
     table = table1(summary)
-    curve_table = pd.concat([pd.read_csv(f) for f in pair_curve_files], ignore_index=True)
+    pairs = per_image[["backbone", "analyzer"]].drop_duplicates().itertuples(index=False)
+    curve_table = pd.concat(
+        [
+            read_curves(curve_path, tuple(pair), pair_path)
+            for curve_path, pair, pair_path in zip(pair_curve_files, pairs, pair_files, strict=True)
+        ],
+        ignore_index=True,
+    )
     for frame, path in ((summary, aopc_path), (table, table_path), (curve_table, curves_path)):
         with atomic_output(path) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4f")

@@ -22,7 +22,15 @@ from PIL import Image, UnidentifiedImageError
 
 import hcxai
 from hcxai.ellipse import Ellipse, fit_outline
-from hcxai.io import InputError, atomic_output
+from hcxai.io import (
+    InputError,
+    atomic_output,
+    damaged_file,
+    read_hdf5,
+    read_ids,
+    require_contents,
+    require_finite,
+)
 from hcxai.models import MIN_IMAGE_SIZE
 
 log = logging.getLogger(__name__)
@@ -336,44 +344,51 @@ class Dataset:
 
 
 DATASETS = ("images", "image_id", "pixel_size_mm", "hc_mm", "hc_px", "ellipse_resized")
+NUMBERS = ("pixel_size_mm", "hc_mm", "hc_px", "ellipse_resized")
 
 
 def _check_dataset_file(h5: h5py.File, path: str | Path) -> None:
-    """The cache is ingest's, of this format: every dataset, one length, known fields."""
-    rebuild = f"delete it and rerun ingest (snakemake {path})"
+    """The cache is ingest's, of this format: every dataset, one length, known shapes."""
     version = h5.attrs.get("format_version")
     if version != FORMAT_VERSION:
         written = "none" if version is None else int(version)
-        raise InputError(
-            f"{path}: format_version {written}, this hcxai reads {FORMAT_VERSION}; {rebuild}"
+        raise damaged_file(
+            path, f"has format_version {written}, this hcxai reads {FORMAT_VERSION}", "ingest"
         )
-    missing = [name for name in DATASETS if name not in h5]
-    if missing or h5.attrs.get("ellipse_fields") != ELLIPSE_FIELDS:
-        raise InputError(f"{path}: not a dataset cache (missing {missing}); {rebuild}")
-    lengths = {name: len(h5[name]) for name in DATASETS}
-    if len(set(lengths.values())) != 1 or h5["images"].ndim != 3:
-        raise InputError(f"{path}: datasets of different lengths {lengths}; {rebuild}")
+    require_contents(h5, path, "a dataset cache", "ingest", DATASETS, ["ellipse_fields"])
+    if h5.attrs["ellipse_fields"] != ELLIPSE_FIELDS:
+        raise damaged_file(path, f"has ellipse fields {h5.attrs['ellipse_fields']!r}", "ingest")
+    shapes = {name: h5[name].shape for name in DATASETS}
+    if len({shape[:1] for shape in shapes.values()}) != 1 or () in shapes.values():
+        raise damaged_file(path, f"has datasets of different lengths {shapes}", "ingest")
+    n, *size = shapes["images"]
+    side = size[0] if size else None
+    expected = {"images": (n, side, side), "ellipse_resized": (n, 5)}
+    expected |= {name: (n,) for name in ("image_id", "pixel_size_mm", "hc_mm", "hc_px")}
+    wrong = {name: shape for name, shape in shapes.items() if shape != expected[name]}
+    if wrong or h5["images"].dtype != np.uint8:
+        raise damaged_file(
+            path,
+            f"has datasets shaped {wrong or shapes} (images {h5['images'].dtype}), expected "
+            "uint8 images (n, s, s), ellipses (n, 5) and one value per image otherwise",
+            "ingest",
+        )
+
+
+def _read_dataset(h5: h5py.File, path: str | Path) -> Dataset:
+    _check_dataset_file(h5, path)
+    return Dataset(
+        images=h5["images"][:],
+        image_id=np.array(read_ids(h5, "image_id", path, "ingest")),
+        **{name: h5[name][:] for name in NUMBERS},
+    )
 
 
 def load_dataset(path: str | Path) -> Dataset:
     """Read a dataset cache written by `ingest`; a damaged or foreign file is an InputError."""
-    try:
-        with h5py.File(path, "r") as h5:
-            _check_dataset_file(h5, path)
-            data = Dataset(
-                images=h5["images"][:],
-                image_id=np.array([s.decode() for s in h5["image_id"][:]]),
-                pixel_size_mm=h5["pixel_size_mm"][:],
-                hc_mm=h5["hc_mm"][:],
-                hc_px=h5["hc_px"][:],
-                ellipse_resized=h5["ellipse_resized"][:],
-            )
-    except OSError as error:
-        raise InputError(
-            f"{path} cannot be read ({error}); delete it and rerun ingest (snakemake {path})"
-        ) from None
-    if not (np.isfinite(data.hc_px).all() and np.isfinite(data.ellipse_resized).all()):
-        raise InputError(f"{path}: non-finite HC or ellipse values; delete it and rerun ingest")
+    data = read_hdf5(path, lambda h5: _read_dataset(h5, path), "ingest")
+    for name in NUMBERS:
+        require_finite(getattr(data, name), name, path, "ingest")
     return data
 
 

@@ -432,3 +432,32 @@ def plot_sanity(
     )
     save(figure, path)
     return figure
+
+
+def plot_meta_explanation(table: pd.DataFrame, cluster_maps: np.ndarray) -> plt.Figure:
+    """SpRAy of one backbone x analyzer: t-SNE of the maps by cluster and by |error|,
+    then each cluster's mean |map| (hcxai.meta)."""
+    k = len(cluster_maps)
+    figure, axes = plt.subplots(1, 2 + k, figsize=(4 * 2 + 2.2 * k, 3.6), squeeze=False)
+    by_cluster, by_error, *means = axes[0]
+    for cluster, rows in table.groupby("cluster"):
+        by_cluster.scatter(rows["tsne_x"], rows["tsne_y"], s=14, label=f"cluster {cluster}")
+    by_cluster.legend(fontsize=7)
+    by_cluster.set(title="t-SNE of the maps, by cluster", xticks=[], yticks=[])
+    points = by_error.scatter(
+        table["tsne_x"], table["tsne_y"], c=table["abs_error_px"], s=14, cmap="viridis"
+    )
+    figure.colorbar(points, ax=by_error, label="|predicted - true HC| (px)")
+    by_error.set(title="by absolute error", xticks=[], yticks=[])
+    for cluster, (axis, mean_map) in enumerate(zip(means, cluster_maps, strict=True)):
+        rows = table[table["cluster"] == cluster]
+        axis.imshow(mean_map, cmap="hot", vmin=0, vmax=1)
+        axis.set(
+            title=f"cluster {cluster}: n={len(rows)}\n"
+            f"mean |error| {rows['abs_error_px'].mean():.0f} px",
+            xticks=[],
+            yticks=[],
+        )
+    first = table.iloc[0]
+    figure.suptitle(f"Meta-explanation (SpRAy): {first.analyzer} on Reg-{first.backbone}")
+    return figure

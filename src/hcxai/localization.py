@@ -32,13 +32,23 @@ import pandas as pd
 from hcxai.analyzers import PAPER_ORDER
 from hcxai.data import Dataset, load_dataset
 from hcxai.ellipse import Ellipse
-from hcxai.io import InputError, atomic_output
-from hcxai.saliency_file import SaliencyFile, read_saliency
+from hcxai.io import atomic_output, damaged_file, read_table
+from hcxai.saliency_file import SaliencyFile, check_fits, read_saliency
 
 log = logging.getLogger(__name__)
 
 METRICS = ("skull_focus", "rank_accuracy", "positive_inside_head", "band_share")
 KEYS = ["backbone", "fold", "analyzer", "image_id"]
+# A map without relevance scores NaN; the band is never empty.
+SCORES = {"skull_focus": "number_or_nan", "rank_accuracy": "number_or_nan"}
+SCORES |= {"positive_inside_head": "number_or_nan", "band_share": "number"}
+PER_IMAGE = {"backbone": "id", "fold": "int", "analyzer": "id", "image_id": "id", **SCORES}
+# results/localization.csv: fewer than two finite scores give NaN bounds.
+SUMMARY = {"backbone": "id", "analyzer": "id", "n_images": "int"} | {
+    f"{metric}_{part}": "number_or_nan"
+    for metric in METRICS
+    for part in ("mean", "ci_low", "ci_high")
+}
 # Bisection halvings of the root bracket: 2^-64 of a bracket of at most ~1e4
 # (pixels <= 1e3 px from the centre, axis ratio <= 100) is below double precision.
 BISECTION_STEPS = 64
@@ -200,22 +210,15 @@ def _check_inputs(
     maps: SaliencyFile, data: Dataset, saliency_path: str, dataset_path: str
 ) -> np.ndarray:
     """The data set rows of the maps' images; InputError naming both files and the fix."""
-    shape, size = maps.maps.shape, data.images.shape[-1]
+    shape = maps.maps.shape
     if len(shape) != 3 or shape[1] != shape[2] or shape[0] != len(maps.image_ids):
-        raise InputError(
-            f"{saliency_path}: maps have shape {shape} for {len(maps.image_ids)} image ids, "
-            "expected (n_ids, s, s); delete it and rerun its saliency job"
+        raise damaged_file(
+            saliency_path,
+            f"has maps shaped {shape} for {len(maps.image_ids)} image ids, expected (n_ids, s, s)",
+            "saliency",
         )
-    if shape[-1] != size:
-        raise InputError(
-            f"{saliency_path}: maps are {shape[-1]}x{shape[-1]} px but {dataset_path} holds "
-            f"{size}x{size} images; the maps were made at another image_size: delete them "
-            "and rerun the saliency jobs, or set image_size to the maps' size"
-        )
-    try:
-        return data.index_of(maps.image_ids)
-    except InputError as error:
-        raise InputError(f"{saliency_path} vs {dataset_path}: {error}") from None
+    check_fits(maps, saliency_path, data.image_id, data.images.shape[-1], dataset_path)
+    return data.index_of(maps.image_ids)
 
 
 def localization_table(
@@ -249,9 +252,10 @@ def write_localization(
     for key, expected in (("backbone", backbone), ("fold", fold), ("analyzer", analyzer)):
         found = maps.attributes.get(key)
         if found is not None and str(found) != str(expected):
-            raise InputError(
-                f"{saliency_path}: made for {key} {found!r}, but its path says {expected!r}; "
-                "delete it and rerun its saliency job"
+            raise damaged_file(
+                saliency_path,
+                f"was made for {key} {found!r}, but its path says {expected!r}",
+                "saliency",
             )
     labels = {"backbone": backbone, "fold": str(fold), "analyzer": analyzer}
     table = localization_table(
@@ -303,7 +307,7 @@ def write_summary(
 ) -> None:
     """`results/localization.csv` from every per-image localization file."""
     per_image = pd.concat(
-        [pd.read_csv(f, dtype={"image_id": str, "fold": str}) for f in per_image_files],
+        [read_table(f, PER_IMAGE, rule="localization", unique=KEYS) for f in per_image_files],
         ignore_index=True,
     )
     summary = summarise(per_image, confidence, n_resamples, seed)

@@ -11,6 +11,8 @@ TensorFlow is imported inside the functions so `import hcxai.models` is cheap.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from hcxai.io import InputError
+from hcxai.io import InputError, damaged_file, read_hdf5, require_contents
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -29,8 +33,10 @@ MIN_IMAGE_SIZE = 32
 # so the training stage and the perturbation stage predict the same numbers.
 PREDICT_BATCH = 256
 BATCHNORM_MOMENTUM = 0.9
-# Attributes written into model.h5 next to Keras' own.
+# Attributes written into model.h5 next to Keras' own; later stages need these.
 ATTR_PREFIX = "hcxai_"
+REQUIRED_ATTRIBUTES = ("hc_scale_px", "image_size")
+RULE = "train"  # the rule that writes model.h5
 # Layer classes a model file may hold: VGG16, ResNet50, the regression head and
 # plain layers of the same kind. A `Lambda` (or a custom class) is refused before
 # Keras reads the file: loading it would run code stored in the file.
@@ -88,6 +94,11 @@ def configure_tensorflow(threads: int, seed: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already running in this process (tests): keep its threads
         pass
+    log.info(
+        "TensorFlow %s: %d intra-op thread(s)",
+        tf.__version__,
+        tf.config.threading.get_intra_op_parallelism_threads(),
+    )
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -199,21 +210,22 @@ def write_model_attributes(path: str | Path, **attributes: Any) -> None:
 
 
 def read_model_attributes(path: str | Path) -> dict[str, Any]:
-    """hcxai's metadata of a model.h5; InputError if the file is not an hcxai model."""
-    try:
-        with h5py.File(path, "r") as h5:
-            found = {
-                key[len(ATTR_PREFIX) :]: (value.item() if hasattr(value, "item") else value)
-                for key, value in h5.attrs.items()
-                if key.startswith(ATTR_PREFIX)
-            }
-    except OSError as error:
-        raise InputError(f"{path}: not a readable HDF5 model file ({error})") from None
-    if "hc_scale_px" not in found:
-        raise InputError(
-            f"{path}: not an hcxai model (no {ATTR_PREFIX}hc_scale_px attribute); "
-            "train it with the workflow's train rule"
-        )
+    """hcxai's metadata of a model.h5; InputError if the file is not a readable hcxai model."""
+    found = read_hdf5(
+        path,
+        lambda h5: {
+            key[len(ATTR_PREFIX) :]: (value.item() if hasattr(value, "item") else value)
+            for key, value in h5.attrs.items()
+            if key.startswith(ATTR_PREFIX)
+        },
+        RULE,
+    )
+    missing = [ATTR_PREFIX + key for key in REQUIRED_ATTRIBUTES if key not in found]
+    if missing:
+        raise damaged_file(path, f"is not an hcxai model (no {missing} attribute)", RULE)
+    scale = found["hc_scale_px"]
+    if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
+        raise damaged_file(path, f"has the HC scale {scale!r}, expected a positive number", RULE)
     return found
 
 
@@ -237,16 +249,25 @@ def _layer_classes(model_config: dict[str, Any]) -> Iterator[str]:
             yield layer["class_name"]
 
 
+def _model_config(h5: h5py.File, path: str | Path) -> dict[str, Any]:
+    """The architecture Keras stored in the file; the file must hold weights too."""
+    try:
+        config = json.loads(h5.attrs["model_config"])
+        if not isinstance(config, dict):
+            raise TypeError(f"a {type(config).__name__}, not an object")
+    except (KeyError, TypeError, ValueError) as error:
+        raise damaged_file(path, f"is not a Keras HDF5 model file ({error!r})", RULE) from None
+    require_contents(h5, path, "a Keras model file with weights", RULE, ["model_weights"])
+    return config
+
+
 def check_model_file(path: str | Path) -> None:
     """Refuse a model file whose architecture holds code (a Lambda) or unknown classes."""
+    config = read_hdf5(path, lambda h5: _model_config(h5, path), RULE)
     try:
-        with h5py.File(path, "r") as h5:
-            config = json.loads(h5.attrs["model_config"])
         classes = set(_layer_classes(config))
-    except (OSError, KeyError, TypeError, ValueError) as error:
-        raise InputError(
-            f"{path}: not a Keras HDF5 model file ({error!r}); rerun the train job that makes it"
-        ) from None
+    except (KeyError, TypeError, AttributeError) as error:
+        raise damaged_file(path, f"has an unreadable architecture ({error!r})", RULE) from None
     refused = sorted(classes - ALLOWED_LAYERS)
     if refused:
         raise InputError(
@@ -259,13 +280,20 @@ def check_model_file(path: str | Path) -> None:
 def load_model(path: str | Path) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Load a trained model (without its optimizer) and its hcxai metadata.
 
-    The file is vetted first (`check_model_file`): nothing in it runs as code.
+    The file is vetted first (`check_model_file`): nothing in it runs as code. Weights
+    Keras cannot read (a damaged file) or that are not finite are an InputError.
     """
     import tensorflow as tf
 
     attributes = read_model_attributes(path)
     check_model_file(path)
-    return tf.keras.models.load_model(path, compile=False), attributes
+    try:
+        model = tf.keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise damaged_file(path, f"cannot be loaded by Keras ({error})", RULE) from None
+    if not all(np.isfinite(weights).all() for weights in model.get_weights()):
+        raise damaged_file(path, "holds NaN or infinite weights", RULE)
+    return model, attributes
 
 
 def predict_hc_px(model: tf.keras.Model, x: np.ndarray, hc_scale_px: float) -> np.ndarray:

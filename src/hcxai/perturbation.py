@@ -12,6 +12,7 @@ NumPy only, except `run_shard` which predicts with the model (TensorFlow).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -21,21 +22,29 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from hcxai.data import load_dataset, network_input
-from hcxai.io import InputError, atomic_output
+from hcxai.data import Dataset, load_dataset, network_input
+from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import check_image_size
 from hcxai.provenance import sha256
-from hcxai.saliency_file import read_saliency
+from hcxai.saliency_file import check_fits, read_saliency
 from hcxai.seeding import image_rng
-from hcxai.splits import fold_ids
+from hcxai.splits import fold_ids, read_splits
 
 log = logging.getLogger(__name__)
 
 ORDERS = ("morf", "lerf", "random")
 # A perturbation curve row; shard files add the job's backbone, fold (and analyzer).
-CURVE_COLUMNS = ["image_id", "order", "repeat", "step", "error_px"]
-SHARD_COLUMNS = ["backbone", "fold", "analyzer", *CURVE_COLUMNS]
-RANDOM_ORDER_COLUMNS = ["backbone", "fold", *CURVE_COLUMNS]
+CURVE_TABLE = {
+    "image_id": "id",
+    "order": ORDERS,
+    "repeat": "int",
+    "step": "int",
+    "error_px": "number",
+}
+SHARD_TABLE = {"backbone": "id", "fold": "int", "analyzer": "id", **CURVE_TABLE}
+RANDOM_ORDER_TABLE = {"backbone": "id", "fold": "int", **CURVE_TABLE}
+CURVE_COLUMNS, SHARD_COLUMNS = list(CURVE_TABLE), list(SHARD_TABLE)
+RANDOM_ORDER_COLUMNS = list(RANDOM_ORDER_TABLE)
 
 
 RANK_BY = ("sum", "abs_sum")
@@ -243,10 +252,9 @@ def perturbation_curves(
 
 
 def _load_inputs(
-    model_path: str, dataset_path: str, ids: list[str], settings: Settings
+    model_path: str, dataset_path: str, data: Dataset, ids: list[str], settings: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Network inputs and true HC of `ids`; checks the grid and the model's input size."""
-    data = load_dataset(dataset_path)
     size = data.images.shape[-1]
     settings.check(size)
     check_image_size(model_path, dataset_path, size)
@@ -312,14 +320,54 @@ def run_random_order_shard(
     the image, so its curves are the same for every analyzer: computing them
     per analyzer would repeat `random_repeats` runs of forward passes each time.
     """
-    test_ids = fold_ids(pd.read_csv(splits_path), fold, "test")[:max_images]
+    data = load_dataset(dataset_path)
+    test_ids = fold_ids(read_splits(splits_path, data.image_id), fold, "test")[:max_images]
     ids = shard_image_ids(test_ids, shard, images_per_job)
-    x, true = _load_inputs(model_path, dataset_path, ids, settings)
+    x, true = _load_inputs(model_path, dataset_path, data, ids, settings)
     random_only = replace(settings, orders=("random",))
     label = f"{backbone} random order fold {fold} shard {shard}"
     curves = _model_curves(model_path, x, true, None, ids, random_only, threads, label)
     with atomic_output(out_path) as tmp:
         curves.assign(backbone=backbone, fold=fold)[RANDOM_ORDER_COLUMNS].to_csv(tmp, index=False)
+
+
+def read_random_order(path: str, ids: list[str], settings: Settings, shard: str) -> pd.DataFrame:
+    """A random-order baseline file, checked against its shard: exactly its images, with
+    every repeat and step of the current settings."""
+    baseline = read_table(
+        path, RANDOM_ORDER_TABLE, rule="random_order", unique=["image_id", "repeat", "step"]
+    )
+    found = set(zip(baseline["image_id"], baseline["repeat"], baseline["step"], strict=True))
+    runs = itertools.product(ids, range(settings.random_repeats), range(settings.steps + 1))
+    if set(baseline["image_id"]) != set(ids):
+        what = f"covers other images than {shard} (same splits and settings?)"
+    elif found != set(runs) or set(baseline["order"]) != {"random"}:
+        what = f"lacks runs of {settings.random_repeats} repeat(s) x steps 0..{settings.steps}"
+    else:
+        return baseline
+    raise damaged_file(path, what, "random_order")
+
+
+def _shard_maps(
+    saliency_path: str,
+    model_path: str,
+    dataset_path: str,
+    data: Dataset,
+    shard: int,
+    images_per_job: int,
+) -> tuple[list[str], np.ndarray]:
+    """The image ids and maps of one shard of a saliency file made by this model on this data."""
+    maps_file = read_saliency(saliency_path)
+    if maps_file.attributes.get("model_sha256") != sha256(model_path):
+        raise damaged_file(
+            saliency_path,
+            f"was computed from another model than {model_path} (SHA-256 differs)",
+            "saliency",
+        )
+    check_fits(maps_file, saliency_path, data.image_id, data.images.shape[-1], dataset_path)
+    ids = shard_image_ids(maps_file.image_ids, shard, images_per_job)
+    position = {image_id: k for k, image_id in enumerate(maps_file.image_ids)}
+    return ids, maps_file.maps[[position[i] for i in ids]]
 
 
 def run_shard(
@@ -341,30 +389,19 @@ def run_shard(
     The analyzer's own orders (morf, lerf) are computed here; the random-order
     rows come from the shard's shared baseline file (`run_random_order_shard`).
     """
-    maps_file = read_saliency(saliency_path)
-    if maps_file.attributes["model_sha256"] != sha256(model_path):
-        raise InputError(
-            f"{saliency_path} was computed from another model than {model_path} (SHA-256 "
-            "differs); rerun its saliency job"
-        )
-    ids = shard_image_ids(maps_file.image_ids, shard, images_per_job)
-    x, true = _load_inputs(model_path, dataset_path, ids, settings)
-    if maps_file.maps.shape[-1] != x.shape[1]:
-        raise InputError(f"{saliency_path} does not match the {x.shape[1]} px data set")
-    position = {image_id: k for k, image_id in enumerate(maps_file.image_ids)}
-    maps = maps_file.maps[[position[i] for i in ids]]
-    own = replace(settings, orders=tuple(o for o in settings.orders if o != "random"))
-    label = f"{backbone} {analyzer} fold {fold} shard {shard}"
-    shard_rows = _model_curves(model_path, x, true, maps, ids, own, threads, label)
+    data = load_dataset(dataset_path)
+    ids, maps = _shard_maps(saliency_path, model_path, dataset_path, data, shard, images_per_job)
+    x, true = _load_inputs(model_path, dataset_path, data, ids, settings)
+    baseline = None
     if "random" in settings.orders:
         if not random_order_path:
             raise InputError("perturbation.orders has random but no random-order file was given")
-        baseline = pd.read_csv(random_order_path, dtype={"image_id": str})
-        if sorted(set(baseline["image_id"])) != sorted(ids):
-            raise InputError(
-                f"{random_order_path} covers other images than shard {shard} of {saliency_path}; "
-                "rerun both with the same splits and perturbation settings"
-            )
+        shard_name = f"shard {shard} of {saliency_path}"
+        baseline = read_random_order(random_order_path, ids, settings, shard_name)
+    own = replace(settings, orders=tuple(o for o in settings.orders if o != "random"))
+    label = f"{backbone} {analyzer} fold {fold} shard {shard}"
+    shard_rows = _model_curves(model_path, x, true, maps, ids, own, threads, label)
+    if baseline is not None:
         shard_rows = pd.concat([shard_rows, baseline[CURVE_COLUMNS]], ignore_index=True)
     shard_rows = shard_rows.assign(backbone=backbone, fold=fold, analyzer=analyzer)
     with atomic_output(out_path) as tmp:

@@ -12,8 +12,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from hcxai.agreement import read_predictions
-from hcxai.data import load_dataset, network_input
+from hcxai.agreement import MAE_TABLE, read_predictions
+from hcxai.aopc import CURVES_TABLE, read_shard
+from hcxai.data import Dataset, load_dataset, network_input
 from hcxai.figures import (
     plot_best_worst,
     plot_critical_difference,
@@ -24,6 +25,8 @@ from hcxai.figures import (
     plot_saliency_comparison,
     plot_sanity,
 )
+from hcxai.io import damaged_file, read_table
+from hcxai.localization import SUMMARY as LOCALIZATION
 from hcxai.perturbation import (
     Settings,
     perturbation_steps,
@@ -33,7 +36,8 @@ from hcxai.perturbation import (
     region_masks,
     region_scores,
 )
-from hcxai.saliency_file import read_saliency
+from hcxai.saliency_file import SaliencyFile, check_fits, read_saliency
+from hcxai.stats import PAIRWISE_TABLE, STATS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,13 @@ SALIENCY_PATH = re.compile(
     r"saliency/(?P<backbone>[^/]+)/fold(?P<fold>\d+)/(?P<analyzer>[^/]+)\.h5$"
 )
 BEST_WORST_ANALYZER = "input_x_gradient"  # the paper's Fig. 5
+
+
+def _saliency_of(path: str, data: Dataset, dataset_path: str) -> SaliencyFile:
+    """A saliency file whose maps are of `data`'s images at its size."""
+    content = read_saliency(path)
+    check_fits(content, path, data.image_id, data.images.shape[-1], dataset_path)
+    return content
 
 
 def write_saliency_figures(
@@ -55,7 +66,9 @@ def write_saliency_figures(
     images = dict(zip(data.image_id, data.images, strict=True))
     parsed = [(SALIENCY_PATH.search(f).groupdict(), f) for f in map_files]
     fold0 = {
-        (p["backbone"], p["analyzer"]): read_saliency(f) for p, f in parsed if p["fold"] == "0"
+        (p["backbone"], p["analyzer"]): _saliency_of(f, data, dataset_path)
+        for p, f in parsed
+        if p["fold"] == "0"
     }
     first = next(iter(fold0.values()))
     plot_saliency_comparison(fold0, images, first.image_ids[:images_in_comparison], comparison_path)
@@ -64,7 +77,7 @@ def write_saliency_figures(
     by_backbone: dict[str, list] = {}
     for p, f in parsed:
         if p["analyzer"] == analyzer:
-            by_backbone.setdefault(p["backbone"], []).append(read_saliency(f))
+            by_backbone.setdefault(p["backbone"], []).append(_saliency_of(f, data, dataset_path))
     plot_best_worst(by_backbone, images, analyzer, best_worst_path)
     log.info("saliency figures: %s, %s", comparison_path, best_worst_path)
 
@@ -73,12 +86,16 @@ def write_process_figure(
     shard_path: str, saliency_path: str, dataset_path: str, settings: Settings, out_path: str
 ) -> None:
     """Fig. 3: the first image of a shard through its MoRF steps, with the recorded errors."""
-    shard = pd.read_csv(shard_path)
+    shard = read_shard(shard_path)
     curve = shard[(shard["order"] == "morf") & (shard["repeat"] == 0)]
     image_id = str(curve["image_id"].iloc[0])
     errors = curve[curve["image_id"] == image_id].sort_values("step")["error_px"].tolist()
-    maps = read_saliency(saliency_path)
     data = load_dataset(dataset_path)
+    maps = _saliency_of(saliency_path, data, dataset_path)
+    if image_id not in maps.image_ids:
+        raise damaged_file(
+            shard_path, f"has image {image_id}, which {saliency_path} lacks", "perturb"
+        )
     x = network_input(data.images[data.index_of([image_id])])[0]
     size = x.shape[0]
     saliency = maps.maps[maps.image_ids.index(image_id)][np.newaxis]
@@ -106,19 +123,30 @@ def write_hc_agreement_figure(
 ) -> None:
     """Predicted vs true HC and Bland-Altman per backbone, from the test predictions."""
     predictions, _ = read_predictions(prediction_files, metrics_files)
-    table = pd.read_csv(table_path, dtype={"fold": str})
+    table = read_table(table_path, MAE_TABLE, rule="mae_table", unique=["backbone", "fold"])
+    lacking = set(predictions["backbone"]) - set(table.loc[table["fold"] == "all", "backbone"])
+    if lacking:
+        raise damaged_file(table_path, f"lacks the 'all' row of {sorted(lacking)}", "mae_table")
     plot_hc_agreement(predictions[predictions["role"] == "test"], table, out_path)
 
 
 def write_perturbation_curves_figure(curves_path: str, out_path: str) -> None:
     """Fig. 4 from perturbation_curves.csv."""
-    plot_perturbation_curves(pd.read_csv(curves_path), out_path)
+    curves = read_table(
+        curves_path,
+        CURVES_TABLE,
+        rule="aopc_summary",
+        unique=["backbone", "analyzer", "order", "step"],
+    )
+    plot_perturbation_curves(curves, out_path)
 
 
 def write_localization_figure(summary_path: str, out_path: str) -> None:
     """Skull focus and rank accuracy per backbone x analyzer from results/localization.csv."""
-
-    plot_localization(pd.read_csv(summary_path), out_path)
+    summary = read_table(
+        summary_path, LOCALIZATION, rule="localization_summary", unique=["backbone", "analyzer"]
+    )
+    plot_localization(summary, out_path)
 
 
 def write_critical_difference_figure(
@@ -127,9 +155,10 @@ def write_critical_difference_figure(
     """Critical-difference diagram per backbone: the Friedman mean ranks of aopc_stats.csv
     and the Holm-adjusted Wilcoxon p-values of aopc_pairwise.csv, both on the tested order.
     """
-
-    pairs = pd.read_csv(pairwise_path)
-    stats = pd.read_csv(stats_path)
+    pairs = read_table(pairwise_path, PAIRWISE_TABLE, rule="aopc_statistics", allow_empty=True)
+    stats = read_table(
+        stats_path, STATS_TABLE, rule="aopc_statistics", unique=["backbone", "analyzer", "order"]
+    )
     order = str(pairs["order"].iloc[0]) if len(pairs) else "morf"
     ranks, p_values = {}, {}
     for backbone, rows in stats[stats["order"] == order].groupby("backbone", sort=False):
@@ -150,15 +179,24 @@ def write_sanity_figure(
 ) -> None:
     """The sanity check's figure: every pair's first image per stage, and the similarity curves."""
     from hcxai.sanity_file import read_sanity_maps
-    from hcxai.sanity_metrics import METRIC_LABELS, SIMILAR  # scikit-image: only this figure
+    from hcxai.sanity_metrics import (  # scikit-image: only this figure
+        METRIC_LABELS,
+        SIMILAR,
+        SUMMARY_TABLE,
+    )
 
     data = load_dataset(dataset_path)
     maps, images = {}, {}
     for path in map_files:
         content = read_sanity_maps(path)
         image_id = content.image_ids[0]
+        if image_id not in set(data.image_id):
+            raise damaged_file(
+                path, f"has image {image_id}, which {dataset_path} lacks", "sanity_maps"
+            )
         maps[(content.backbone, content.analyzer)] = content.maps[:, 0]
         images.setdefault(content.backbone, data.images[data.index_of([image_id])][0])
-    summary = pd.read_csv(summary_path, dtype={"down_to": str})
+    keys = ["backbone", "analyzer", "stage"]
+    summary = read_table(summary_path, SUMMARY_TABLE, rule="sanity_summary", unique=keys)
     plot_sanity(maps, images, summary, METRIC_LABELS, SIMILAR, out_path)
     log.info("sanity figure: %s (%d backbone x analyzer pairs)", out_path, len(maps))

@@ -12,29 +12,22 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from hcxai.analyzers import AnalyzerSpec, resolve
 from hcxai.data import NORMALISATION_NOTE, load_dataset
 from hcxai.explain import Explainer, build_explainer
-from hcxai.io import InputError
 from hcxai.models import check_image_size
 from hcxai.provenance import library_versions, sha256
 from hcxai.saliency_file import SaliencyFile, write_saliency
-from hcxai.splits import fold_ids
+from hcxai.splits import fold_ids, read_splits
+from hcxai.train import read_predictions_file
 
 log = logging.getLogger(__name__)
 
 
 def training_predictions(predictions_path: str, ids: list[str]) -> np.ndarray:
     """Predicted HC (px) of `ids` from the training stage's predictions.csv."""
-    predictions = pd.read_csv(predictions_path, dtype={"image_id": str}).set_index("image_id")
-    missing = sorted(set(ids) - set(predictions.index))
-    if missing:
-        raise InputError(
-            f"{predictions_path} has no prediction for test image(s) {missing[:5]}; "
-            "rerun the train job of this backbone and fold"
-        )
+    predictions = read_predictions_file(predictions_path, ids).set_index("image_id")
     return predictions.loc[ids, "hc_pred_px"].to_numpy(dtype=np.float64)
 
 
@@ -86,7 +79,7 @@ def compute_saliency(
     spec = resolve(analyzer, params)
     data = load_dataset(dataset_path)
     check_image_size(model_path, dataset_path, data.images.shape[-1])
-    ids = fold_ids(pd.read_csv(splits_path), fold, "test")[:max_images]
+    ids = fold_ids(read_splits(splits_path, data.image_id), fold, "test")[:max_images]
     index = data.index_of(ids)
     images = data.images[index]
     explainer = build_explainer(

@@ -7,6 +7,7 @@ parameters, the model's SHA-256 and the library versions. h5py only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from hcxai.io import InputError, atomic_output
+from hcxai.io import (
+    atomic_output,
+    damaged_file,
+    read_hdf5,
+    read_ids,
+    require_contents,
+    require_finite,
+)
 
 DATASETS = ("maps", "image_ids", "hc_true_px", "hc_pred_px")
+RULE = "saliency"  # the rule that writes these files
 
 
 @dataclass(frozen=True)
@@ -49,23 +58,55 @@ def write_saliency(path: str | Path, content: SaliencyFile) -> None:
 
 
 def read_saliency(path: str | Path) -> SaliencyFile:
-    """Read a cache file; a damaged or foreign file is an InputError naming it."""
-    try:
-        with h5py.File(path, "r") as h5:
-            missing = [name for name in DATASETS if name not in h5]
-            if missing:
-                raise InputError(
-                    f"{path} is not a saliency file (no {missing}); delete it and rerun its "
-                    "saliency job"
-                )
-            return SaliencyFile(
-                maps=h5["maps"][:],
-                image_ids=[s.decode() for s in h5["image_ids"][:]],
-                hc_true_px=h5["hc_true_px"][:],
-                hc_pred_px=h5["hc_pred_px"][:],
-                attributes=dict(h5.attrs),
+    """Read a cache file; a damaged or foreign file is one InputError naming it and the fix."""
+    content = read_hdf5(path, lambda h5: _read(h5, path), RULE)
+    n, shape = len(content.image_ids), content.maps.shape
+    if len(shape) != 3 or shape[0] != n or shape[1] != shape[2]:
+        raise damaged_file(
+            path, f"has maps shaped {shape} for {n} image ids, expected (n, s, s)", RULE
+        )
+    for name in ("hc_true_px", "hc_pred_px"):
+        if getattr(content, name).shape != (n,):
+            raise damaged_file(
+                path, f"has {name} shaped {getattr(content, name).shape} for {n} image ids", RULE
             )
-    except OSError as error:
-        raise InputError(
-            f"{path} cannot be read ({error}); delete it and rerun its saliency job"
-        ) from None
+    for name in ("maps", "hc_true_px", "hc_pred_px"):
+        require_finite(getattr(content, name), name, path, RULE)
+    return content
+
+
+def check_fits(
+    content: SaliencyFile,
+    path: str | Path,
+    dataset_ids: Collection[str],
+    image_size: int,
+    dataset_path: str | Path,
+) -> None:
+    """The maps are of this data set's images, at its size; else another run's file."""
+    unknown = sorted(set(content.image_ids) - set(dataset_ids))
+    if unknown:
+        raise damaged_file(
+            path,
+            f"has image id(s) {unknown[:3]} that are not in the data set {dataset_path}: maps "
+            "of another data set",
+            RULE,
+        )
+    size = content.maps.shape[-1]
+    if size != image_size:
+        raise damaged_file(
+            path,
+            f"has {size}x{size} px maps but {dataset_path} holds {image_size}x{image_size} "
+            f"images: maps made at another image_size (or set image_size to {size})",
+            RULE,
+        )
+
+
+def _read(h5: h5py.File, path: str | Path) -> SaliencyFile:
+    require_contents(h5, path, "a saliency file", RULE, DATASETS)
+    return SaliencyFile(
+        maps=h5["maps"][:],
+        image_ids=read_ids(h5, "image_ids", path, RULE),
+        hc_true_px=h5["hc_true_px"][:],
+        hc_pred_px=h5["hc_pred_px"][:],
+        attributes=dict(h5.attrs),
+    )

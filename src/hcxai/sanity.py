@@ -24,22 +24,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-import pandas as pd
 
 from hcxai.analyzers import resolve
 from hcxai.data import load_dataset
 from hcxai.explain import Explainer, build_explainer
-from hcxai.io import InputError
+from hcxai.io import InputError, damaged_file, read_hdf5
 from hcxai.models import check_image_size
 from hcxai.saliency import file_attributes
 from hcxai.sanity_file import SanityMaps, write_sanity_maps
-from hcxai.splits import fold_ids
+from hcxai.splits import fold_ids, read_splits
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +56,17 @@ def check_settings(sanity: Mapping[str, Any], folds: int) -> None:
 
 def weighted_layers(model_path: str | Path) -> list[tuple[int, str]]:
     """(index in `model.layers`, name) of every layer with weights, input first (h5py only)."""
+
+    def read(h5: h5py.File) -> list[tuple[int, str]]:
+        group = h5["model_weights"]
+        names = [_text(n) for n in group.attrs["layer_names"]]
+        return [(i, n) for i, n in enumerate(names) if len(group[n].attrs["weight_names"])]
+
     try:
-        with h5py.File(model_path, "r") as h5:
-            group = h5["model_weights"]
-            names = [_text(n) for n in group.attrs["layer_names"]]
-            found = [(i, n) for i, n in enumerate(names) if len(group[n].attrs["weight_names"])]
-    except (OSError, KeyError) as error:
-        raise InputError(
-            f"{model_path}: not a Keras HDF5 model file with weights ({error!r}); rerun the "
-            "train job that makes it"
+        found = read_hdf5(model_path, read, "train")
+    except KeyError as error:
+        raise damaged_file(
+            model_path, f"is not a Keras HDF5 model file with weights ({error!r})", "train"
         ) from None
     if not found:
         raise InputError(f"{model_path}: the model has no layer with weights to randomise")
@@ -182,9 +183,11 @@ def cascade(
     return np.stack(maps), seconds
 
 
-def sanity_image_ids(splits_path: str | Path, fold: int, n_images: int) -> list[str]:
+def sanity_image_ids(
+    splits_path: str | Path, fold: int, n_images: int, dataset_ids: Collection[str] | None = None
+) -> list[str]:
     """The first `n_images` test images of `fold`; fewer (with a warning) if the fold has fewer."""
-    splits = pd.read_csv(splits_path)
+    splits = read_splits(splits_path, dataset_ids)
     folds = sorted(set(splits["fold"]))
     if fold not in folds:
         raise InputError(
@@ -260,7 +263,7 @@ def compute_sanity_maps(
     spec = resolve(analyzer, params)
     data = load_dataset(dataset_path)
     check_image_size(model_path, dataset_path, data.images.shape[-1])
-    ids = sanity_image_ids(splits_path, fold, n_images)
+    ids = sanity_image_ids(splits_path, fold, n_images, data.image_id)
     images = data.images[data.index_of(ids)]
     layers = weighted_layers(model_path)
     groups = stage_groups([name for _, name in layers], stages, model_path)

@@ -20,10 +20,18 @@ from typing import Any
 import h5py
 import numpy as np
 
-from hcxai.io import InputError, atomic_output
+from hcxai.io import (
+    atomic_output,
+    damaged_file,
+    read_hdf5,
+    read_ids,
+    require_contents,
+    require_finite,
+)
 
 DATASETS = ("maps", "image_ids")
 JSON_ATTRIBUTES = ("params", "stages", "layers")
+RULE = "sanity_maps"  # the rule that writes these files
 
 
 @dataclass(frozen=True)
@@ -71,31 +79,33 @@ def write_sanity_maps(path: str | Path, content: SanityMaps) -> None:
 
 
 def read_sanity_maps(path: str | Path) -> SanityMaps:
-    """Read one file; a damaged or foreign file is an InputError naming it."""
-    try:
-        with h5py.File(path, "r") as h5:
-            missing = [name for name in DATASETS if name not in h5] + [
-                name for name in ("stages", "analyzer", "backbone") if name not in h5.attrs
-            ]
-            if missing:
-                raise InputError(
-                    f"{path} is not a sanity-check maps file (no {missing}); delete it and rerun "
-                    "its sanity_maps job"
-                )
-            attributes = dict(h5.attrs)
-            maps = h5["maps"][:]
-            image_ids = [s.decode() for s in h5["image_ids"][:]]
-    except OSError as error:
-        raise InputError(
-            f"{path} cannot be read ({error}); delete it and rerun its sanity_maps job"
-        ) from None
+    """Read one file; a damaged or foreign file is one InputError naming it and the fix."""
+    maps, image_ids, attributes = read_hdf5(path, lambda h5: _read(h5, path), RULE)
     for key in JSON_ATTRIBUTES:
         if key in attributes:
-            attributes[key] = json.loads(attributes[key])
+            try:
+                attributes[key] = json.loads(attributes[key])
+            except (TypeError, ValueError):
+                raise damaged_file(path, f"has an unreadable {key} attribute", RULE) from None
     stages = attributes.pop("stages")
-    if len(stages) != maps.shape[0]:
-        raise InputError(
-            f"{path}: {maps.shape[0]} stages of maps but {len(stages)} stage descriptions; "
-            "delete it and rerun its sanity_maps job"
+    shape = maps.shape
+    if len(shape) != 4 or shape[1] != len(image_ids) or shape[2] != shape[3]:
+        raise damaged_file(
+            path,
+            f"has maps shaped {shape} for {len(image_ids)} image ids, expected (stages, n, s, s)",
+            RULE,
         )
+    described = len(stages) if isinstance(stages, list) else "no list of"
+    if described != shape[0]:
+        raise damaged_file(
+            path, f"has {shape[0]} stages of maps but {described} stage descriptions", RULE
+        )
+    require_finite(maps, "maps", path, RULE)
     return SanityMaps(maps=maps, image_ids=image_ids, stages=stages, attributes=attributes)
+
+
+def _read(h5: h5py.File, path: str | Path) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    require_contents(
+        h5, path, "a sanity-check maps file", RULE, DATASETS, ("stages", "analyzer", "backbone")
+    )
+    return h5["maps"][:], read_ids(h5, "image_ids", path, RULE), dict(h5.attrs)

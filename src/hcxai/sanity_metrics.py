@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 from skimage.metrics import structural_similarity
 
-from hcxai.io import InputError, atomic_output
+from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.sanity_file import SanityMaps, read_sanity_maps
 from hcxai.stats import mean_ci
 
@@ -131,6 +131,25 @@ def stage_table(content: SanityMaps, statistics: Mapping[str, Any]) -> pd.DataFr
 
 
 VERDICTS = ("passes", "fails", "undetermined")
+# results/sanity/{backbone}/{analyzer}.csv (`stage_table`): constant maps give NaN means.
+PAIR_TABLE = {
+    "backbone": "id",
+    "analyzer": "id",
+    "stage": "int",
+    "layers_reinitialised": "int",
+    "layers_total": "int",
+    "down_to": "text",
+    "n_images": "int",
+    "constant_maps": "int",
+    **{
+        f"{metric}_{part}": "number_or_nan"
+        for metric in METRICS
+        for part in ("mean", "ci_low", "ci_high")
+    },
+    **{f"{metric}_n": "int" for metric in METRICS},
+    "similar_to_trained": "bool",
+}
+SUMMARY_TABLE = PAIR_TABLE | {"verdict": VERDICTS, "fails_check": "bool"}  # results/sanity.csv
 
 
 def verdict(table: pd.DataFrame) -> str:
@@ -169,14 +188,26 @@ def write_pair(maps_path: str | Path, out_path: str | Path, statistics: Mapping[
     )
 
 
+def read_pair_table(path: str | Path) -> pd.DataFrame:
+    """One pair's stage table (rule sanity_similarity): stages 0..S, each once, one pair."""
+    table = read_table(path, PAIR_TABLE, rule="sanity_similarity", unique=["stage"])
+    pairs = table[["backbone", "analyzer"]].drop_duplicates()
+    if len(pairs) > 1 or sorted(table["stage"]) != list(range(len(table))):
+        raise damaged_file(
+            path,
+            f"has stages {sorted(table['stage'])} of {len(pairs)} pair(s)",
+            "sanity_similarity",
+        )
+    return table
+
+
 def write_summary(pair_files: Sequence[str | Path], out_path: str | Path) -> None:
     """`results/sanity.csv`: every pair's stage table, with its `verdict` and `fails_check`."""
     if not pair_files:
         raise InputError("sanity summary: no per-pair CSV given; list the analyzers to check")
     tables = []
     for path in pair_files:
-        table = pd.read_csv(path, dtype={"down_to": str})
-        table["down_to"] = table["down_to"].fillna("")
+        table = read_pair_table(path)
         table["verdict"] = verdict(table)
         table["fails_check"] = table["verdict"] == "fails"
         tables.append(table)

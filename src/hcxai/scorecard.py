@@ -26,7 +26,9 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from hcxai.analyzers import PAPER_ORDER
-from hcxai.io import InputError, atomic_output
+from hcxai.io import InputError, atomic_output, damaged_file, read_table
+from hcxai.localization import SUMMARY as LOCALIZATION
+from hcxai.stats import STATS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +113,33 @@ def ranking_agreement(card: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def read_summaries(stats_path: str, localization_path: str, sanity_path: str) -> list[pd.DataFrame]:
+    """aopc_stats.csv, localization.csv and sanity.csv, checked: the same backbone x analyzer
+    pairs in all three (else a join would hide a gap as NaN)."""
+    from hcxai.sanity_metrics import SUMMARY_TABLE  # scikit-image: only here
+
+    stats = read_table(stats_path, STATS_TABLE, rule="aopc_statistics", unique=[*KEYS, "order"])
+    expected = set(zip(stats["backbone"], stats["analyzer"], strict=True))
+    frames = [stats]
+    for path, columns, rule, unique in (
+        (localization_path, LOCALIZATION, "localization_summary", KEYS),
+        (sanity_path, SUMMARY_TABLE, "sanity_summary", [*KEYS, "stage"]),
+    ):
+        frame = read_table(path, columns, rule=rule, unique=unique)
+        found = set(zip(frame["backbone"], frame["analyzer"], strict=True))
+        if found != expected:
+            odd = sorted(found ^ expected)[:3]
+            what = f"covers other backbone x analyzer pairs than {stats_path} (e.g. {odd})"
+            raise damaged_file(path, what, rule)
+        frames.append(frame)
+    return frames
+
+
 def write_scorecard(
     stats_path: str, localization_path: str, sanity_path: str, card_path: str, agreement_path: str
 ) -> None:
     """results/scorecard.csv and results/ranking_agreement.csv from the three summaries."""
-    card = scorecard(
-        pd.read_csv(stats_path), pd.read_csv(localization_path), pd.read_csv(sanity_path)
-    )
+    card = scorecard(*read_summaries(stats_path, localization_path, sanity_path))
     agreement = ranking_agreement(card)
     for frame, path in ((card, card_path), (agreement, agreement_path)):
         with atomic_output(path) as tmp:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
-from statsmodels.stats.multitest import multipletests
 
+from hcxai.aopc import PAIR_TABLE, read_pairs
 from hcxai.io import InputError, atomic_output
+from hcxai.perturbation import ORDERS
 
 log = logging.getLogger(__name__)
 
@@ -61,26 +62,41 @@ def mean_ci(values: np.ndarray, confidence: float, n_resamples: int, seed: int) 
 
 # --- AOPC: the analyzers of a backbone compared on the same images ---------------------
 
-PAIR_COLUMNS = ["backbone", "analyzer", "fold", "image_id", "order", "aopc"]
+PAIR_COLUMNS = list(PAIR_TABLE)
 IMAGE = ["fold", "image_id"]  # an image's identity: each image is tested in one fold
 # Paired AOPC differences this small (px) are float noise, not evidence: they count as
 # ties, e.g. LRP-z against Input x Gradient, which are equal on a ReLU network.
 ZERO_PX = 1e-9
-REBUILD = "delete it and rerun the workflow, which rebuilds it with rule aopc_pair"
-PAIRWISE_COLUMNS = [
-    "backbone",
-    "order",
-    "analyzer_a",
-    "analyzer_b",
-    "n_images",
-    "aopc_mean_a",
-    "aopc_mean_b",
-    "wilcoxon_statistic",
-    "p",
-    "p_holm",
-    "effect_size",
-    "better",
-]
+# aopc_pairwise.csv; `better` is empty when no difference is significant.
+PAIRWISE_TABLE = {
+    "backbone": "id",
+    "order": ORDERS,
+    "analyzer_a": "id",
+    "analyzer_b": "id",
+    "n_images": "int",
+    "aopc_mean_a": "number",
+    "aopc_mean_b": "number",
+    "wilcoxon_statistic": "number",
+    "p": "number",
+    "p_holm": "number",
+    "effect_size": "number",
+    "better": "text",
+}
+PAIRWISE_COLUMNS = list(PAIRWISE_TABLE)
+# aopc_stats.csv: fewer than two images, or the random order itself, give NaN bounds.
+STATS_TABLE = {
+    "backbone": "id",
+    "analyzer": "id",
+    "order": ORDERS,
+    "n_images": "int",
+    "aopc_mean": "number",
+    "aopc_ci_low": "number_or_nan",
+    "aopc_ci_high": "number_or_nan",
+    "friedman_mean_rank": "number",
+    "aopc_minus_random": "number_or_nan",
+    "aopc_minus_random_ci_low": "number_or_nan",
+    "aopc_minus_random_ci_high": "number_or_nan",
+}
 DERIVED = ("p_holm", "better")  # computed over a backbone's pairs, after the tests
 
 
@@ -185,6 +201,8 @@ def signed_rank_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]
 
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values: testing many pairs at alpha flags some by chance."""
+    from statsmodels.stats.multitest import multipletests  # not in the TensorFlow env
+
     p = np.asarray(p, dtype=np.float64)
     return multipletests(p, method="holm")[1] if len(p) else p
 
@@ -249,56 +267,6 @@ def friedman(per_image: pd.DataFrame, order: str = "morf") -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def read_pairs(pair_files: list[str]) -> pd.DataFrame:
-    """Every pair file (one backbone x analyzer each) as one checked per-image table.
-
-    A bad file is named with its fix here, before any statistic hides the problem.
-    """
-    frames, owner = [], {}
-    for path in pair_files:
-        frame = pd.read_csv(path, dtype={"image_id": str})
-        missing = [c for c in PAIR_COLUMNS if c not in frame.columns]
-        if missing or frame.empty:
-            what = f"lacks the column(s) {missing}" if missing else "has no rows"
-            raise InputError(f"{path} {what}; {REBUILD}")
-        pairs = set(zip(frame["backbone"], frame["analyzer"], strict=True))
-        if len(pairs) > 1:
-            raise InputError(f"{path} mixes {sorted(pairs)}: one backbone x analyzer a file")
-        (pair,) = pairs
-        if pair in owner:
-            raise InputError(f"{path} and {owner[pair]} both hold {pair}: pass each once")
-        owner[pair] = path
-        if frame.duplicated(PAIR_COLUMNS[:-1]).any():
-            raise InputError(f"{path} repeats an image x order; {REBUILD}")
-        frame["aopc"] = pd.to_numeric(frame["aopc"], errors="coerce")
-        if not np.isfinite(frame["aopc"]).all():
-            raise InputError(f"{path} has a missing or non-numeric AOPC; {REBUILD}")
-        frames.append(frame[PAIR_COLUMNS])
-    per_image = pd.concat(frames, ignore_index=True)
-    check_same_images(per_image, owner)
-    return per_image
-
-
-def check_same_images(per_image: pd.DataFrame, owner: dict[tuple[str, str], str]) -> None:
-    """Every analyzer x order of a backbone must cover the same images: tests are paired."""
-    for backbone, rows in per_image.groupby("backbone", sort=False):
-        sets = {
-            key: set(zip(group["fold"], group["image_id"], strict=True))
-            for key, group in rows.groupby(["analyzer", "order"], sort=False)
-        }
-        (first, reference), *others = sets.items()
-        for (analyzer, order), images in others:
-            if images != reference:
-                odd = sorted(images ^ reference)[:3]
-                raise InputError(
-                    f"{owner[(backbone, analyzer)]} ({order}) and "
-                    f"{owner[(backbone, first[0])]} ({first[1]}) cover different images "
-                    f"(e.g. fold, image {odd}): the analyzers of a backbone are compared on "
-                    "the same images; rebuild the pair files from one run (same "
-                    "saliency.max_images_per_fold, perturbation.orders and data set)"
-                )
 
 
 def write_statistics(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from hcxai.data import (
     load_dataset,
     network_input,
 )
-from hcxai.io import InputError, atomic_output
+from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import (
     build_model,
     check_backbone,
@@ -39,14 +40,23 @@ from hcxai.models import (
     resolve_weights,
     write_model_attributes,
 )
-from hcxai.splits import fold_ids
+from hcxai.splits import fold_ids, read_splits
 
 log = logging.getLogger(__name__)
 
 HUBER_DELTA = 0.05  # in units of the largest training HC: 5% of it
 LR_SCHEDULES = ("constant", "cosine")
 ROLES = ("train", "val", "test")
-PREDICTION_COLUMNS = ["image_id", "role", "hc_true_px", "hc_pred_px", "abs_err_px", "abs_err_mm"]
+# predictions.csv: every val and test image of the fold once.
+PREDICTIONS = {
+    "image_id": "id",
+    "role": ("val", "test"),
+    "hc_true_px": "number",
+    "hc_pred_px": "number",
+    "abs_err_px": "number",
+    "abs_err_mm": "number",
+}
+PREDICTION_COLUMNS = list(PREDICTIONS)
 
 
 def make_loss(name: str) -> Any:
@@ -113,9 +123,22 @@ class FoldData:
         return self.data.hc_px[self.index[role]]
 
 
+def read_predictions_file(path: str, test_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """One fold's predictions.csv (rule train), checked: each image once, finite numbers,
+    and with `test_ids` a test prediction for each of them."""
+    predictions = read_table(path, PREDICTIONS, rule="train", unique=["image_id"])
+    tested = set(predictions.loc[predictions["role"] == "test", "image_id"])
+    missing = [image_id for image_id in test_ids or () if image_id not in tested]
+    if missing:
+        raise damaged_file(
+            path, f"has no test prediction for image(s) {missing[:5]} of the fold", "train"
+        )
+    return predictions
+
+
 def load_fold(dataset_path: str, splits_path: str, fold: int) -> FoldData:
     data = load_dataset(dataset_path)
-    splits = pd.read_csv(splits_path)
+    splits = read_splits(splits_path, data.image_id)
     index = {role: data.index_of(fold_ids(splits, fold, role)) for role in ROLES}
     return FoldData(data, index, float(data.hc_px[index["train"]].max()))
 

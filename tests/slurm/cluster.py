@@ -70,6 +70,10 @@ class Cluster:
                 os.kill(self.munged_pid, 15)
 
 
+# The node offers the profile's thread counts (train 4, saliency 2) to jobs side by
+# side, whatever this machine has; slurmd accepts more CPUs than it sees through
+# `config_overrides`, and without task binding the threads share the real cores.
+NODE_CPUS = 8
 MARKER = "# written by the hcxai tests (tests/slurm/cluster.py); removed when they end"
 # srun inside a job reads the config from here: the jobstep plugin drops SLURM_CONF.
 CONF_DIR = Path("/etc/slurm")
@@ -101,6 +105,7 @@ ReturnToService=2
 MinJobAge=7200
 KillWait=5
 GresTypes=gpu
+SlurmdParameters=config_overrides
 NodeName={host} CPUs={cpus} RealMemory={memory} Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
@@ -132,7 +137,7 @@ def start(root: Path, timeout: float = 90) -> Cluster:
         + SLURM_CONF.format(
             host=host,
             root=root,
-            cpus=os.cpu_count(),
+            cpus=max(NODE_CPUS, os.cpu_count() or 1),
             memory=int(memory_mb * 0.9),
             ctld_port=_free_port(),
             d_port=_free_port(),

@@ -10,6 +10,7 @@ from hcxai.perturbation import Settings
 from hcxai.analyzers import resolve
 from hcxai.data import CSV_NAME, IMAGE_FOLDER
 from hcxai.splits import fold_sizes
+from hcxai.io import InputError
 
 
 # Jobs import hcxai from this checkout whatever environment runs them (a venv,
@@ -77,6 +78,11 @@ def analyzer_params(analyzer: str) -> dict:
 
 # Settings the schema cannot check, checked before any job runs.
 Settings.from_config(config["perturbation"]).check(config["image_size"])
+if config["image_size"] % config["meta"]["block"]:
+    raise InputError(
+        f"meta.block {config['meta']['block']} does not divide image_size {config['image_size']}; "
+        "choose a divisor"
+    )
 for analyzer in dict.fromkeys([*config["analyzers"], *config["analyzer_params"]]):
     analyzer_params(analyzer)
 
@@ -198,4 +204,6 @@ def final_targets() -> list[str]:
         "results/sanity.csv",
         "results/figures/sanity.png",
         "results/scorecard.csv",
+        "results/meta.csv",
+        "results/error_explanation.csv",
     ]

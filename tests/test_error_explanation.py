@@ -1,0 +1,58 @@
+"""Error vs explanation (hcxai.error_explanation) against scipy and planted relations."""
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from hcxai import error_explanation as ee
+
+
+def test_rho_is_scipys_spearman_and_its_ci_contains_it():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)
+    y[3] = y[4]  # a tie
+    rho, low, high = ee.spearman_ci(x, y, 0.95, 2000, seed=0)
+    assert np.isclose(rho, scipy_stats.spearmanr(x, y).statistic, rtol=0, atol=1e-12)
+    assert low < rho < high and low > 0
+
+
+def test_monotone_relations_give_plus_and_minus_one_and_noise_a_ci_around_zero():
+    x = np.arange(30.0)
+    assert ee.spearman_ci(x, x**3, 0.95, 500, 0)[0] == 1.0
+    assert ee.spearman_ci(x, -np.exp(x / 10), 0.95, 500, 0)[0] == -1.0
+    rng = np.random.default_rng(2)
+    _, low, high = ee.spearman_ci(rng.normal(size=200), rng.normal(size=200), 0.95, 1000, 0)
+    assert low < 0 < high
+
+
+def test_too_few_or_constant_values_give_nan():
+    assert np.isnan(ee.spearman_ci(np.array([1.0, 2.0]), np.array([2.0, 1.0]), 0.95, 100, 0)[0])
+    assert np.isnan(ee.spearman_ci(np.arange(5.0), np.ones(5), 0.95, 100, 0)[0])
+
+
+def test_table_joins_each_images_error_focus_and_morf_aopc(tmp_path):
+    ids = [f"{i:03d}_HC" for i in range(12)]
+    key = {"backbone": "vgg16", "analyzer": "lrp", "fold": 0, "image_id": ids}
+    error = np.arange(12.0)
+    meta = {"cluster": 0, "tsne_x": 0.0, "tsne_y": 0.0, "abs_error_px": error}
+    pd.DataFrame({**key, **meta}).to_csv(tmp_path / "meta.csv", index=False)
+    # Skull focus falls as the error grows (planted); AOPC rises with it.
+    other = {"rank_accuracy": 0.5, "positive_inside_head": 0.5, "band_share": 0.2}
+    localization = pd.DataFrame({**key, "skull_focus": 10 - error, **other})
+    localization.to_csv(tmp_path / "loc.csv", index=False)
+    aopc = pd.concat(
+        [
+            pd.DataFrame({**key, "order": "morf", "aopc": error**2}),
+            pd.DataFrame({**key, "order": "random", "aopc": -error}),  # must be ignored
+        ]
+    )
+    aopc.to_csv(tmp_path / "aopc.csv", index=False)
+    per_image = ee.per_image_scores(
+        [str(tmp_path / "meta.csv")], [str(tmp_path / "loc.csv")], [str(tmp_path / "aopc.csv")]
+    )
+    table = ee.error_explanation_table(per_image, 0.95, 200, 0)
+    row = table.iloc[0]
+    assert row["n_images"] == 12
+    assert row["rho_error_skull_focus"] == -1.0
+    assert row["rho_error_aopc"] == 1.0
