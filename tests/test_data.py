@@ -344,4 +344,7 @@ def test_a_damaged_dataset_cache_names_the_file_and_the_rebuild(
     with pytest.raises(InputError) as error:
         load_dataset(path)
     assert message in str(error.value) and str(path) in str(error.value)
-    assert "rebuilds it with rule ingest" in str(error.value)
+    assert (
+        f"rebuild it (rule ingest) and everything made from it with `snakemake --forcerun {path}`"
+        in str(error.value)
+    )

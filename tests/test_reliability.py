@@ -197,14 +197,20 @@ def test_a_corrupted_file_stops_its_readers_and_a_rebuild_restores_the_tables(
                             timeout=1800)  # fmt: skip
     assert result.returncode != 0
     logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*gradient*.log"))
-    assert f"{saliency.relative_to(workdir)} cannot be read" in logs
+    relative = saliency.relative_to(workdir)
+    assert f"{relative} cannot be read" in logs
+    assert f"`snakemake --forcerun {relative}`" in logs  # the fix it names
     # Its readers wrote nothing: their outputs were removed before the jobs ran.
     for reader in (
         "results/perturbation/vgg16/fold0/gradient/shard0.csv",
         "results/localization/vgg16/fold0/gradient.csv",
     ):
         assert not (workdir / reader).exists()
-    # The fix the message gives: delete the file and rerun.
-    saliency.unlink()
-    subprocess.run(snakemake(workdir, *RUN), capture_output=True, check=True, timeout=1800)
+    # The fix the message gives.
+    subprocess.run(
+        snakemake(workdir, *RUN, "--forcerun", str(relative)),
+        capture_output=True,
+        check=True,
+        timeout=1800,
+    )
     assert result_tables(workdir) == result_tables(local_run)

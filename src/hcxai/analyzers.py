@@ -13,7 +13,7 @@ registry by the tests (docs/architecture.md shows the diff it takes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,22 @@ REGISTRY: tuple[Analyzer, ...] = (
 )
 ANALYZERS: dict[str, Analyzer] = {a.name: a for a in REGISTRY}
 PAPER_ORDER = list(ANALYZERS)  # the paper's Table 1 order, random last
+
+
+def backbone_analyzer_groups(per_image: Any) -> Iterator[tuple[str, str, Any]]:
+    """(backbone, analyzer, rows) of a per-image DataFrame: backbones as they come,
+    analyzers in the paper's order (then any others as they come), no empty group."""
+    present = list(dict.fromkeys(per_image["analyzer"]))
+    analyzers = [a for a in PAPER_ORDER if a in present] + [
+        a for a in present if a not in PAPER_ORDER
+    ]
+    for backbone in dict.fromkeys(per_image["backbone"]):
+        for analyzer in analyzers:
+            rows = per_image[
+                (per_image["backbone"] == backbone) & (per_image["analyzer"] == analyzer)
+            ]
+            if not rows.empty:
+                yield backbone, analyzer, rows
 
 
 def _one_of(allowed: tuple[Any, ...]) -> Callable[[Any], bool]:

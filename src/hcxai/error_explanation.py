@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from hcxai.analyzers import PAPER_ORDER
+from hcxai.analyzers import backbone_analyzer_groups
 from hcxai.aopc import PAIR_TABLE
 from hcxai.io import atomic_output, read_table
 from hcxai.localization import PER_IMAGE
@@ -84,28 +84,18 @@ def error_explanation_table(
 ) -> pd.DataFrame:
     """Per backbone x analyzer: n images and rho with its CI for each score."""
     rows = []
-    present = list(dict.fromkeys(per_image["analyzer"]))
-    analyzers = [a for a in PAPER_ORDER if a in present] + [
-        a for a in present if a not in PAPER_ORDER
-    ]
-    for backbone in dict.fromkeys(per_image["backbone"]):
-        for analyzer in analyzers:
-            group = per_image[
-                (per_image["backbone"] == backbone) & (per_image["analyzer"] == analyzer)
-            ]
-            if group.empty:
-                continue
-            row = {"backbone": backbone, "analyzer": analyzer, "n_images": len(group)}
-            for score in SCORES:
-                rho, low, high = spearman_ci(
-                    group["abs_error_px"].to_numpy(),
-                    group[score].to_numpy(),
-                    confidence,
-                    n_resamples,
-                    seed,
-                )
-                row |= {f"rho_error_{score}": rho, f"ci_low_{score}": low, f"ci_high_{score}": high}
-            rows.append(row)
+    for backbone, analyzer, group in backbone_analyzer_groups(per_image):
+        row = {"backbone": backbone, "analyzer": analyzer, "n_images": len(group)}
+        for score in SCORES:
+            rho, low, high = spearman_ci(
+                group["abs_error_px"].to_numpy(),
+                group[score].to_numpy(),
+                confidence,
+                n_resamples,
+                seed,
+            )
+            row |= {f"rho_error_{score}": rho, f"ci_low_{score}": low, f"ci_high_{score}": high}
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

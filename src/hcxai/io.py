@@ -108,15 +108,22 @@ TEXT_KINDS = {"id": "a non-empty name", "text": "text", "bool": "True or False"}
 Kind = str | tuple[str, ...]
 
 
-def rebuild_hint(rule: str | None = None) -> str:
-    """How to rebuild a damaged workflow file: every reader says it the same way."""
-    by = f" with rule {rule}" if rule else ""
-    return f"delete it and rerun the workflow; Snakemake rebuilds it{by} and everything downstream"
+def rebuild_hint(path: str | os.PathLike, rule: str | None = None) -> str:
+    """How to rebuild a damaged workflow file: every reader says it the same way.
+
+    `--forcerun` and not "delete it": Snakemake 9 does not rebuild a deleted
+    intermediate file whose downstream tables exist (tests/test_reliability.py).
+    """
+    by = f" (rule {rule})" if rule else ""
+    return (
+        f"rebuild it{by} and everything made from it with "
+        f"`snakemake --forcerun {path}` and your usual options"
+    )
 
 
 def damaged_file(path: str | os.PathLike, what: str, rule: str | None = None) -> InputError:
     """The error for a damaged workflow file: '{path} {what}; {how to rebuild it}'."""
-    return InputError(f"{path} {what}; {rebuild_hint(rule)}")
+    return InputError(f"{path} {what}; {rebuild_hint(path, rule)}")
 
 
 def read_table(

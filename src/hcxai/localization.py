@@ -29,7 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from hcxai.analyzers import PAPER_ORDER
+from hcxai.analyzers import backbone_analyzer_groups
 from hcxai.data import Dataset, load_dataset
 from hcxai.ellipse import Ellipse
 from hcxai.io import atomic_output, damaged_file, read_table
@@ -281,24 +281,13 @@ def summarise(
     from hcxai.stats import mean_ci
 
     rows = []
-    backbones = list(dict.fromkeys(per_image["backbone"]))
-    present = list(dict.fromkeys(per_image["analyzer"]))
-    analyzers = [a for a in PAPER_ORDER if a in present] + [
-        a for a in present if a not in PAPER_ORDER
-    ]
-    for backbone in backbones:
-        for analyzer in analyzers:
-            group = per_image[
-                (per_image["backbone"] == backbone) & (per_image["analyzer"] == analyzer)
-            ]
-            if group.empty:
-                continue
-            row = {"backbone": backbone, "analyzer": analyzer, "n_images": len(group)}
-            for metric in METRICS:
-                ci = mean_ci(group[metric].to_numpy(), confidence, n_resamples, seed)
-                row[f"{metric}_mean"], row[f"{metric}_ci_low"] = ci.mean, ci.low
-                row[f"{metric}_ci_high"] = ci.high
-            rows.append(row)
+    for backbone, analyzer, group in backbone_analyzer_groups(per_image):
+        row = {"backbone": backbone, "analyzer": analyzer, "n_images": len(group)}
+        for metric in METRICS:
+            ci = mean_ci(group[metric].to_numpy(), confidence, n_resamples, seed)
+            row[f"{metric}_mean"], row[f"{metric}_ci_low"] = ci.mean, ci.low
+            row[f"{metric}_ci_high"] = ci.high
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
