@@ -177,6 +177,14 @@ def write_meta_explanation(
     )
 
 
+def write_meta_explanations(
+    saliency_paths: list[list[str]], table_paths: list[str], figure_paths: list[str], settings: dict
+) -> None:
+    """`write_meta_explanation` for several analyzers (lists in one order), in one job."""
+    for paths, table, figure in zip(saliency_paths, table_paths, figure_paths, strict=True):
+        write_meta_explanation(paths, table, figure, settings)
+
+
 def write_meta_summary(table_paths: list[str], out_path: str) -> None:
     """`results/meta.csv`: per backbone x analyzer x cluster, its size and mean error."""
     from hcxai.io import atomic_output, read_table

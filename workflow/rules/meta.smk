@@ -5,28 +5,34 @@ META_TABLE = "results/meta/{backbone}/{analyzer}.csv"
 
 rule meta_explanation:
     input:
+        # Analyzer-major: the script takes len(FOLDS) files per analyzer, in ANALYZERS' order.
         maps=expand(
-            "results/saliency/{{backbone}}/fold{fold}/{{analyzer}}.h5",
+            "results/saliency/{{backbone}}/fold{fold}/{analyzer}.h5",
+            analyzer=ANALYZERS,
             fold=FOLDS,
         ),
     output:
-        table=META_TABLE,
-        figure=report(
-            "results/meta/{backbone}/{analyzer}.png",
-            caption="../report/meta_explanation.rst",
-            category="7 Meta-explanations",
-            subcategory="{backbone}",
-        ),
+        tables=expand(META_TABLE, backbone="{backbone}", analyzer=ANALYZERS),
+        figures=[
+            report(
+                path,
+                caption="../report/meta_explanation.rst",
+                category="7 Meta-explanations",
+                subcategory="{backbone}",
+            )
+            for path in expand("results/meta/{{backbone}}/{analyzer}.png", analyzer=ANALYZERS)
+        ],
     params:
+        # One job per backbone: SpRAy takes a second, the job's imports most of the rest.
         settings=job_settings(**config["meta"]),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     log:
-        "logs/meta/{backbone}/{analyzer}.log",
+        "logs/meta/{backbone}.log",
     benchmark:
-        "results/benchmarks/meta/{backbone}/{analyzer}.tsv"
+        "results/benchmarks/meta/{backbone}.tsv"
     conda:
         "../../envs/workflow.yaml"
     script:

@@ -1,15 +1,17 @@
-"""Rule meta_explanation: SpRAy over one backbone x analyzer's maps (hcxai.meta)."""
+"""Rule meta_explanation: SpRAy over each analyzer's maps of one backbone (hcxai.meta)."""
 
 import json
 
 from hcxai.io import run_job
-from hcxai.meta import write_meta_explanation
+from hcxai.meta import write_meta_explanations
 
+maps = list(snakemake.input.maps)
+per_analyzer = len(maps) // len(snakemake.output.tables)
 run_job(
     snakemake.log[0],
-    write_meta_explanation,
-    saliency_paths=list(snakemake.input.maps),
-    table_path=snakemake.output.table,
-    figure_path=snakemake.output.figure,
+    write_meta_explanations,
+    saliency_paths=[maps[i : i + per_analyzer] for i in range(0, len(maps), per_analyzer)],
+    table_paths=list(snakemake.output.tables),
+    figure_paths=list(snakemake.output.figures),
     settings=json.loads(snakemake.params.settings),
 )
