@@ -283,7 +283,7 @@ def _model_curves(
         maps = np.zeros(x.shape[:3], dtype=np.float32)
     start = time.perf_counter()
     curves, passes = perturbation_curves(
-        lambda batch: predict_hc_px(model, batch, scale), x, true, maps, ids, settings
+        lambda batch: predict_hc_px(model, batch, scale, once=True), x, true, maps, ids, settings
     )
     seconds = time.perf_counter() - start
     log.info(
