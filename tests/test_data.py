@@ -345,6 +345,6 @@ def test_a_damaged_dataset_cache_names_the_file_and_the_rebuild(
         load_dataset(path)
     assert message in str(error.value) and str(path) in str(error.value)
     assert (
-        f"rebuild it (rule ingest) and everything made from it with `snakemake --forcerun {path}`"
-        in str(error.value)
+        f"rerun with `snakemake --forcerun {path}` and your usual options to rebuild it "
+        "(rule ingest)" in str(error.value)
     )

@@ -26,8 +26,22 @@ CLUSTER_CONFIG = {
     "backbones": ["resnet50"],
     "analyzers": ["gradient", "input_x_gradient", "random"],
 }
-# Measured: see test_cluster_results_equal_the_local_run_within_the_thread_tolerance.
-THREAD_TOLERANCE = 1.0
+# Relative differences (|a - b| / max(|b|, 1)) measured between this cluster run
+# (2 TensorFlow threads per train/saliency job on this 2-core machine) and the
+# 1-thread local run, test config, 2026-11-28: MAE table 0.006, per-fold AOPC
+# 0.037, localization 0.009. Float sums in another order change the trained
+# weights a little, and everything after them; the tables are not
+# thread-count independent, so they are compared within this tolerance.
+THREAD_TOLERANCE = 0.05
+
+
+def profile() -> dict:
+    """The user's SLURM profile (the oracle of the thread tests)."""
+    return yaml.safe_load((REPO / "profiles/slurm/profile.v9+.yaml").read_text())
+
+
+PROFILE_THREADS = profile()["set-threads"]
+TF_RULES = ("train", "saliency", "sanity_maps")
 
 # Test-only settings: accounting is off on the test cluster, so the plugin's
 # sacct status check would hang. Not in the user's profile.
@@ -44,8 +58,10 @@ TEST_CLUSTER_ARGS = [
     "--jobs",
     "4",
     # The node has 8 CPUs (tests/slurm/cluster.py), so every job gets the profile's
-    # threads (train 4, saliency and sanity_maps 2); memory is cut to fit 24 GB.
+    # CPUs (train 4, saliency and sanity_maps 2); memory is cut to fit 24 GB. (This
+    # option replaces the profile's set-resources, hence the CPUs again.)
     "--set-resources",
+    *(f"{rule}:cpus_per_task={PROFILE_THREADS[rule]}" for rule in TF_RULES),
     "train:mem_mb=6000",
     "saliency:mem_mb=4000",
     "sanity_maps:mem_mb=4000",
@@ -147,25 +163,20 @@ def test_jobs_ran_side_by_side(slurm_run):
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans)), spans
 
 
-def profile_threads() -> dict[str, int]:
-    """What the user's SLURM profile gives each rule (the oracle of the thread test)."""
-    profile = yaml.safe_load((REPO / "profiles/slurm/profile.v9+.yaml").read_text())
-    return profile["set-threads"]
-
-
 def test_jobs_ran_with_the_profiles_thread_counts(slurm_run):
     workdir, _, jobs = slurm_run
-    threads = profile_threads()
     for job in jobs:
         rule = rule_of(job)
-        if rule in ("train", "saliency", "sanity_maps"):
-            assert int(job["NumCPUs"]) == threads[rule], job
-    # What TensorFlow itself ran with, as each job's log records it.
+        if rule in TF_RULES:
+            assert int(job["NumCPUs"]) == PROFILE_THREADS[rule], job
+    # What TensorFlow itself ran with, as each job's log records it: the profile's
+    # threads, which Snakemake caps at the cores the node really has.
     for rule, log in (
         ("train", "logs/train/resnet50/fold0.log"),
         ("saliency", "logs/saliency/resnet50/fold0/gradient.log"),
     ):
-        assert f"{threads[rule]} intra-op thread(s)" in (workdir / log).read_text(), log
+        threads = min(PROFILE_THREADS[rule], os.cpu_count() or 1)
+        assert f"{threads} intra-op thread(s)" in (workdir / log).read_text(), log
 
 
 def max_relative_difference(a: pd.DataFrame, b: pd.DataFrame) -> float:
@@ -182,7 +193,7 @@ def max_relative_difference(a: pd.DataFrame, b: pd.DataFrame) -> float:
 
 def test_cluster_results_equal_the_local_run_within_the_thread_tolerance(slurm_run, local_run):
     """The cluster runs more threads per job than the local run (1): float sums in
-    another order. THREAD_TOLERANCE is what that was measured to change (module doc)."""
+    another order. THREAD_TOLERANCE is what that was measured to change."""
     workdir, _, _ = slurm_run
     differences = {}
     for name in ("mae_table.csv", "aopc.csv", "localization.csv"):

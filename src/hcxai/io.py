@@ -116,8 +116,8 @@ def rebuild_hint(path: str | os.PathLike, rule: str | None = None) -> str:
     """
     by = f" (rule {rule})" if rule else ""
     return (
-        f"rebuild it{by} and everything made from it with "
-        f"`snakemake --forcerun {path}` and your usual options"
+        f"rerun with `snakemake --forcerun {path}` and your usual options to rebuild "
+        f"it{by} and everything made from it"
     )
 
 
