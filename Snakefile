@@ -30,6 +30,7 @@ include: "workflow/rules/localization.smk"
 include: "workflow/rules/sanity.smk"
 include: "workflow/rules/scorecard.smk"
 include: "workflow/rules/meta.smk"
+include: "workflow/rules/losses.smk"
 
 
 rule all:

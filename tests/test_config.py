@@ -99,21 +99,38 @@ def job_settings(dry_run_output: str, script: str, output_fragment: str) -> dict
 
 def test_papers_config_runs_the_papers_settings(tmp_path):
     out = run_snakemake(tmp_path, REPO / "config/hc18.yaml", "-n", "-p", "--cores", "1").stdout
-    training = job_settings(out, "train.py", "models/resnet50/fold0/model.h5")["training"]
+    training = job_settings(out, "train.py", "models/resnet50/mae/fold0/model.h5")["training"]
     assert (training["epochs"], training["learning_rate"], training["lr_schedule"]) == (
         100,
         0.0001,
         "constant",
     )
-    smoothgrad = job_settings(out, "saliency.py", "resnet50/fold0/smoothgrad.h5")
+    smoothgrad = job_settings(out, "saliency.py", "resnet50/mae/fold0/smoothgrad.h5")
     assert smoothgrad["params"]["augment_by_n"] == 64
-    integrated = job_settings(out, "saliency.py", "resnet50/fold0/integrated_gradients.h5")
+    integrated = job_settings(out, "saliency.py", "resnet50/mae/fold0/integrated_gradients.h5")
     assert integrated["params"]["steps"] == 64 and smoothgrad["graph_optimization"] is True
-    lrp = job_settings(out, "saliency.py", "resnet50/fold0/lrp.h5")
+    lrp = job_settings(out, "saliency.py", "resnet50/mae/fold0/lrp.h5")
     assert lrp["params"]["canonize"] is True
 
 
 def test_test_config_trains_resnet50_with_its_own_epochs(tmp_path):
     out = run_snakemake(tmp_path, REPO / "config/test.yaml", "-n", "-p", "--cores", "1").stdout
-    training = job_settings(out, "train.py", "models/resnet50/fold0/model.h5")["training"]
+    training = job_settings(out, "train.py", "models/resnet50/mae/fold0/model.h5")["training"]
     assert training["epochs"] == 2 and training["lr_schedule"] == "constant"
+
+
+def test_each_loss_trains_its_own_models_and_only_huber_gets_the_delta(tmp_path):
+    """The loss is a path level: one train job per backbone x loss x fold, each with the
+    loss of its path; huber_delta reaches the Huber jobs only (changing it reruns them alone)."""
+    given = yaml.safe_load((REPO / "config/test.yaml").read_text())
+    assert given["losses"] == ["mae", "huber"]
+    out = run_snakemake(tmp_path, REPO / "config/test.yaml", "-n", "-p", "--cores", "1").stdout
+    for backbone in given["backbones"]:
+        for loss in given["losses"]:
+            for fold in range(given["folds"]):
+                path = f"models/{backbone}/{loss}/fold{fold}/model.h5"
+                training = job_settings(out, "train.py", path)["training"]
+                assert training["loss"] == loss
+                assert ("huber_delta" in training) == (loss == "huber")
+    huber = job_settings(out, "train.py", "models/vgg16/huber/fold0/model.h5")["training"]
+    assert huber["huber_delta"] == 0.05  # the schema's default: test.yaml does not set it

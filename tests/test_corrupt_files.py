@@ -54,34 +54,34 @@ SETTINGS = Settings(
     seed=1,
 )
 STATISTICS = {"bootstrap_samples": 200, "confidence": 0.95, "seed": 1}
-FOLD0 = "results/models/vgg16/fold0"
+FOLD0 = "results/models/vgg16/mae/fold0"
 # Fold 0's test images of the six phantoms (000_HC ... 005_HC) split 3 ways with seed 3.
 FIRST, SECOND = fold_ids(make_splits([f"{i:03d}_HC" for i in range(6)], 3, 3), 0, "test")
 DATASET, SPLITS = "resources/dataset_32.h5", "results/splits.csv"
 
 
 def saliency(a: str) -> str:
-    return f"results/saliency/vgg16/fold0/{a}.h5"
+    return f"results/saliency/vgg16/mae/fold0/{a}.h5"
 
 
 def shard(a: str, k: int) -> str:
-    return f"results/perturbation/vgg16/fold0/{a}/shard{k}.csv"
+    return f"results/perturbation/vgg16/mae/fold0/{a}/shard{k}.csv"
 
 
 def pair(a: str) -> str:
-    return f"results/aopc/vgg16/{a}.csv"
+    return f"results/aopc/vgg16/mae/{a}.csv"
 
 
 def pair_curves(a: str) -> str:
-    return f"results/curves/vgg16/{a}.csv"
+    return f"results/curves/vgg16/mae/{a}.csv"
 
 
 def scores(a: str) -> str:
-    return f"results/localization/vgg16/fold0/{a}.csv"
+    return f"results/localization/vgg16/mae/fold0/{a}.csv"
 
 
 def sanity(a: str, suffix: str) -> str:
-    return f"results/sanity/vgg16/{a}.{suffix}"
+    return f"results/sanity/vgg16/mae/{a}.{suffix}"
 
 
 def predict(batch: np.ndarray) -> np.ndarray:
@@ -104,7 +104,12 @@ def build_training_stage(phantoms: Path, root: Path) -> None:
     fold = load_fold(str(root / DATASET), str(root / SPLITS), 0)
     predictions = predictions_table(LinearModel(), fold)
     history = pd.DataFrame({"epoch": [1], "loss": [0.1], "val_mae_px": [5.0]})
-    metrics = {"backbone": "vgg16", "fold": 0, **fold_metrics(fold, predictions, history, 1)}
+    metrics = {
+        "backbone": "vgg16",
+        "loss": "mae",
+        "fold": 0,
+        **fold_metrics(fold, predictions, history, 1),
+    }
     (root / FOLD0).mkdir(parents=True)
     predictions.to_csv(root / FOLD0 / "predictions.csv", index=False)
     (root / FOLD0 / "metrics.json").write_text(json.dumps(metrics))
@@ -119,7 +124,8 @@ def build_perturbation_stage(root: Path) -> None:
     rng = np.random.default_rng(5)
     for a in ANALYZERS:
         maps = rng.standard_normal((len(ids), 32, 32)).astype(np.float32)
-        attributes = {"analyzer": a, "backbone": "vgg16", "fold": 0, "model_sha256": "0" * 64}
+        attributes = {"analyzer": a, "backbone": "vgg16", "loss": "mae", "fold": 0}
+        attributes["model_sha256"] = "0" * 64
         write_saliency(root / saliency(a), SaliencyFile(maps, ids, true, true + 1, attributes))
         for k, image_id in enumerate(ids):
             own = replace(SETTINGS, orders=("morf", "lerf"))
@@ -131,12 +137,12 @@ def build_perturbation_stage(root: Path) -> None:
                     predict, x[[k]], true[[k]], maps[[k]], [image_id], random_only
                 )
                 random_path.parent.mkdir(parents=True, exist_ok=True)
-                frame = baseline.assign(backbone="vgg16", fold=0)[RANDOM_ORDER_COLUMNS]
+                frame = baseline.assign(backbone="vgg16", loss="mae", fold=0)[RANDOM_ORDER_COLUMNS]
                 frame.to_csv(random_path, index=False)
             baseline = read_random_order(str(random_path), [image_id], SETTINGS, "shard")
             rows = pd.concat([curves, baseline[CURVE_COLUMNS]], ignore_index=True)
             (root / shard(a, k)).parent.mkdir(parents=True, exist_ok=True)
-            rows = rows.assign(backbone="vgg16", fold=0, analyzer=a)[SHARD_COLUMNS]
+            rows = rows.assign(backbone="vgg16", loss="mae", fold=0, analyzer=a)[SHARD_COLUMNS]
             rows.to_csv(root / shard(a, k), index=False)
         shards = [str(root / shard(a, k)) for k in range(len(ids))]
         aopc.write_pair(shards, str(root / pair(a)), str(root / pair_curves(a)))
@@ -159,10 +165,11 @@ def build_summary_stages(root: Path) -> None:
     for a in ANALYZERS:
         localization.write_localization(
             str(root / saliency(a)), str(root / DATASET), 2.0, str(root / scores(a)),
-            "vgg16", "0", a,
+            "vgg16", "mae", "0", a,
         )  # fmt: skip
         maps = rng.standard_normal((3, len(ids), 32, 32)).astype(np.float32)
-        attributes = {"analyzer": a, "backbone": "vgg16", "params": {}, "layers": ["c1", "hc"]}
+        attributes = {"analyzer": a, "backbone": "vgg16", "loss": "mae", "params": {}}
+        attributes["layers"] = ["c1", "hc"]
         stages = [[], ["hc"], ["hc", "c1"]]
         write_sanity_maps(root / sanity(a, "h5"), SanityMaps(maps, ids, stages, attributes))
         sanity_metrics.write_pair(root / sanity(a, "h5"), root / sanity(a, "csv"), STATISTICS)
@@ -208,7 +215,7 @@ def read_as_saliency_and_mae(root: Path, out: Path) -> None:
 def read_as_localization(root: Path, out: Path) -> None:
     localization.write_localization(
         str(root / saliency("gradient")), str(root / DATASET), 2.0, str(out / "scores.csv"),
-        "vgg16", "0", "gradient",
+        "vgg16", "mae", "0", "gradient",
     )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ def test_too_few_or_constant_values_give_nan():
 
 def test_table_joins_each_images_error_focus_and_morf_aopc(tmp_path):
     ids = [f"{i:03d}_HC" for i in range(12)]
-    key = {"backbone": "vgg16", "analyzer": "lrp", "fold": 0, "image_id": ids}
+    key = {"backbone": "vgg16", "loss": "mae", "analyzer": "lrp", "fold": 0, "image_id": ids}
     error = np.arange(12.0)
     meta = {"cluster": 0, "tsne_x": 0.0, "tsne_y": 0.0, "abs_error_px": error}
     pd.DataFrame({**key, **meta}).to_csv(tmp_path / "meta.csv", index=False)

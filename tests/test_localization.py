@@ -234,16 +234,17 @@ def test_write_localization_scores_every_map_against_its_own_image(tmp_path):
     other_band, _ = circle_oracle(cx=30.2, cy=33.9, radius=12.5)
     maps = np.stack([other_band, band, np.zeros_like(band)]).astype(np.float32)
     saliency = tmp_path / "gradient.h5"
-    write_maps(saliency, ["b_HC", "a_HC", "c_HC"], maps, backbone="vgg16", fold=1)
+    write_maps(saliency, ["b_HC", "a_HC", "c_HC"], maps, backbone="vgg16", loss="mse", fold=1)
     out = tmp_path / "out" / "gradient.csv"
-    write_localization(str(saliency), str(dataset), W, str(out), "vgg16", "1", "gradient")
+    write_localization(str(saliency), str(dataset), W, str(out), "vgg16", "mse", "1", "gradient")
     table = pd.read_csv(out, dtype={"image_id": str})
     assert list(table.columns) == [
-        *("backbone", "fold", "analyzer", "image_id", "skull_focus", "rank_accuracy"),
+        *("backbone", "loss", "fold", "analyzer", "image_id", "skull_focus", "rank_accuracy"),
         *("positive_inside_head", "band_share"),
     ]
     assert list(table["image_id"]) == ["b_HC", "a_HC", "c_HC"]
     assert set(table["backbone"]) == {"vgg16"} and set(table["fold"]) == {1}
+    assert set(table["loss"]) == {"mse"}
     expected = [band.size / other_band.sum(), band.size / band.sum()]
     np.testing.assert_allclose(table["skull_focus"][:2], expected, rtol=1e-5)
     np.testing.assert_allclose(table["rank_accuracy"][:2], 1.0)
@@ -257,6 +258,7 @@ def test_write_localization_scores_every_map_against_its_own_image(tmp_path):
         (["a_HC"], 32, {}, "another image_size"),
         (["zz_HC"], SIZE, {}, "not in the data set"),
         (["a_HC"], SIZE, {"analyzer": "lrp"}, "made for analyzer 'lrp'"),
+        (["a_HC"], SIZE, {"loss": "mse"}, "made for loss 'mse'"),
     ],
 )
 def test_bad_input_names_the_file_and_the_fix(tmp_path, ids, size, attributes, expected):
@@ -266,7 +268,9 @@ def test_bad_input_names_the_file_and_the_fix(tmp_path, ids, size, attributes, e
     write_maps(saliency, ids, np.ones((1, size, size), np.float32), **attributes)
     out = tmp_path / "out.csv"
     with pytest.raises(InputError, match=expected) as error:
-        write_localization(str(saliency), str(dataset), W, str(out), "vgg16", "0", "gradient")
+        write_localization(
+            str(saliency), str(dataset), W, str(out), "vgg16", "mae", "0", "gradient"
+        )
     assert str(saliency) in str(error.value) and "rerun" in str(error.value)
     assert not out.exists()
 
@@ -280,6 +284,7 @@ def test_summary_uses_the_shared_ci_drops_nan_and_keeps_the_paper_order():
             pd.DataFrame(
                 {
                     "backbone": "vgg16",
+                    "loss": "mae",
                     "fold": "0",
                     "analyzer": analyzer,
                     "image_id": [f"{i}_HC" for i in range(10)],
@@ -305,7 +310,7 @@ def test_summary_uses_the_shared_ci_drops_nan_and_keeps_the_paper_order():
 def test_the_figure_draws_each_mean_in_paper_order_with_the_chance_lines(tmp_path):
     summary = pd.DataFrame(
         {
-            "backbone": ["vgg16", "vgg16"],
+            "model": ["vgg16/mae", "vgg16/mae"],
             "analyzer": ["random", "gradient"],
             "n_images": [5, 5],
             "skull_focus_mean": [1.0, 2.0],
@@ -333,6 +338,7 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
     config = write_config(
         tmp_path / "config.yaml",
         backbones=["vgg16"],
+        losses=["mae"],
         analyzers=["gradient", "random"],
         statistics={"bootstrap_samples": 200},
     )
@@ -343,7 +349,7 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
     for fold in range(3):
         for analyzer in ("gradient", "random"):
             maps = rng.standard_normal((2, size, size)).astype(np.float32)
-            path = tmp_path / f"results/saliency/vgg16/fold{fold}/{analyzer}.h5"
+            path = tmp_path / f"results/saliency/vgg16/mae/fold{fold}/{analyzer}.h5"
             write_maps(path, ids[2 * fold : 2 * fold + 2], maps)
     rules = ("--allowed-rules", "localization", "localization_summary", "localization_figure")
     target = "results/figures/localization.png"
@@ -351,7 +357,7 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
     summary = pd.read_csv(tmp_path / "results/localization.csv")
     assert list(summary["analyzer"]) == ["gradient", "random"]
     assert list(summary["n_images"]) == [6, 6]
-    scores = pd.read_csv(tmp_path / "results/localization/vgg16/fold2/random.csv")
+    scores = pd.read_csv(tmp_path / "results/localization/vgg16/mae/fold2/random.csv")
     assert list(scores["image_id"]) == ids[4:]
     band = circle_oracle(size, 15.37, 16.23, 9.0, 2.0)[0]
     np.testing.assert_allclose(scores["band_share"], band.mean(), rtol=1e-5)
@@ -359,6 +365,7 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
     wider = write_config(
         tmp_path / "wider.yaml",
         backbones=["vgg16"],
+        losses=["mae"],
         analyzers=["gradient", "random"],
         statistics={"bootstrap_samples": 200},
         localization={"band_px": 3.0},

@@ -128,6 +128,7 @@ def shard_rows(analyzer, order, repeat, errors, image_id="a", fold=0, backbone="
     return [
         {
             "backbone": backbone,
+            "loss": "mae",
             "fold": fold,
             "analyzer": analyzer,
             "image_id": image_id,
@@ -152,7 +153,7 @@ def test_random_repeats_are_averaged_per_image_and_table1_marks_the_lowest():
     random = per_image[(per_image["analyzer"] == "gradient") & (per_image["order"] == "random")]
     assert random["aopc"].item() == pytest.approx((0 + (1 - 3)) / 2)
     table = table1(summarise(per_image))
-    assert list(table.columns) == ["backbone", "gradient", "lrp", "random", "best_analyzer"]
+    assert list(table.columns) == ["backbone", "loss", "gradient", "lrp", "random", "best_analyzer"]
     assert table.loc[0, "best_analyzer"] == "lrp"
     assert table.loc[0, "lrp"] == pytest.approx(1 - 5)
 
@@ -187,7 +188,7 @@ def morf_summary(values: dict[str, dict[str, float]]) -> pd.DataFrame:
     The decoys (fold 0, and LeRF) hold +-100: picking them up changes the best analyzer.
     """
     rows = []
-    for backbone, by_analyzer in values.items():
+    for (backbone, loss), by_analyzer in values.items():
         for analyzer, value in by_analyzer.items():
             decoy = -100.0 if analyzer == "gradient" else 100.0
             for fold, order, mean in (
@@ -198,6 +199,7 @@ def morf_summary(values: dict[str, dict[str, float]]) -> pd.DataFrame:
                 rows.append(
                     {
                         "backbone": backbone,
+                        "loss": loss,
                         "analyzer": analyzer,
                         "fold": fold,
                         "order": order,
@@ -208,20 +210,26 @@ def morf_summary(values: dict[str, dict[str, float]]) -> pd.DataFrame:
 
 
 def test_best_analyzer_skips_random_when_it_is_lowest_and_not_otherwise():
-    """vgg16: the random map is the lowest, lrp is best among the explained analyzers.
-    resnet50: random lies between them, gradient is the lowest of all."""
+    """vgg16/mae: the random map is the lowest, lrp is best among the explained analyzers.
+    resnet50/mae: random lies between them, gradient is the lowest of all. vgg16/huber: a
+    row of its own (a loss is a model of its own), smoothgrad best."""
     summary = morf_summary(
         {
-            "vgg16": {"lrp": -2.0, "gradient": -1.0, "random": -5.0},
-            "resnet50": {"lrp": -2.0, "gradient": -3.0, "random": -2.5},
+            ("vgg16", "mae"): {"lrp": -2.0, "gradient": -1.0, "random": -5.0},
+            ("vgg16", "huber"): {"lrp": -1.0, "gradient": -1.5, "smoothgrad": -4.0},
+            ("resnet50", "mae"): {"lrp": -2.0, "gradient": -3.0, "random": -2.5},
         }
     )
-    table = table1(summary).set_index("backbone")
-    assert list(table.index) == ["vgg16", "resnet50"]  # the order the backbones came in
-    assert list(table.columns) == ["gradient", "lrp", "random", "best_analyzer"]  # paper order
-    assert table.loc["vgg16", "best_analyzer"] == "lrp"
-    assert table.loc["resnet50", "best_analyzer"] == "gradient"
-    assert table.loc["vgg16", "random"] == -5.0 and table.loc["resnet50", "lrp"] == -2.0
+    table = table1(summary).set_index(["backbone", "loss"])
+    # Rows in the order the models came in; analyzer columns in the paper's order.
+    assert list(table.index) == [("vgg16", "mae"), ("vgg16", "huber"), ("resnet50", "mae")]
+    assert list(table.columns) == ["gradient", "smoothgrad", "lrp", "random", "best_analyzer"]
+    assert table.loc[("vgg16", "mae"), "best_analyzer"] == "lrp"
+    assert table.loc[("vgg16", "huber"), "best_analyzer"] == "smoothgrad"
+    assert table.loc[("resnet50", "mae"), "best_analyzer"] == "gradient"
+    assert table.loc[("vgg16", "mae"), "random"] == -5.0
+    assert table.loc[("resnet50", "mae"), "lrp"] == -2.0
+    assert np.isnan(table.loc[("vgg16", "huber"), "random"])
 
 
 def reference_blur(gray: np.ndarray, sigma: float) -> np.ndarray:

@@ -25,6 +25,8 @@ from PIL import Image
 
 CONFIG = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
 BACKBONES, FOLDS, ANALYZERS = CONFIG["backbones"], range(CONFIG["folds"]), CONFIG["analyzers"]
+LOSSES = CONFIG["losses"]
+MODELS = [(b, loss) for b in BACKBONES for loss in LOSSES]  # backbone x loss, as the rules
 K = CONFIG["perturbation"]["steps"]
 WINDOW = CONFIG["perturbation"]["subwindow"]
 SIZE = CONFIG["image_size"]
@@ -66,8 +68,9 @@ with open(out, "w") as handle:
 
 @pytest.fixture(scope="module")
 def forward(local_run, tmp_path_factory):
-    """{(backbone, fold): predicted HC px per image id}, from an independent forward pass."""
-    names = [f"{b}/fold{f}" for b in BACKBONES for f in FOLDS]
+    """{(backbone, loss, fold): predicted HC px per image id}, from an independent forward
+    pass."""
+    names = [f"{b}/{loss}/fold{f}" for b, loss in MODELS for f in FOLDS]
     out = tmp_path_factory.mktemp("forward") / "predictions.json"
     done = subprocess.run(
         [TF_PYTHON, "-c", FORWARD, str(local_run), str(out), json.dumps(names), str(SIZE)],
@@ -78,8 +81,8 @@ def forward(local_run, tmp_path_factory):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     return {
-        (b, f): pd.Series(result["predictions"][f"{b}/fold{f}"], index=result["ids"])
-        for b in BACKBONES
+        (b, loss, f): pd.Series(result["predictions"][f"{b}/{loss}/fold{f}"], index=result["ids"])
+        for b, loss in MODELS
         for f in FOLDS
     }
 
@@ -105,10 +108,10 @@ def fold_test_ids(run, fold):
 
 
 def test_predictions_cover_every_test_image_once(local_run):
-    for backbone in BACKBONES:
+    for backbone, loss in MODELS:
         for fold in FOLDS:
             predictions = pd.read_csv(
-                local_run / f"results/models/{backbone}/fold{fold}/predictions.csv"
+                local_run / f"results/models/{backbone}/{loss}/fold{fold}/predictions.csv"
             )
             tested = predictions[predictions["role"] == "test"]["image_id"]
             assert sorted(tested) == sorted(fold_test_ids(local_run, fold)) and tested.is_unique
@@ -116,14 +119,14 @@ def test_predictions_cover_every_test_image_once(local_run):
 
 def test_predictions_are_the_saved_models_own(local_run, forward, truth):
     """predictions.csv, row by row: the model's forward pass and the CSV's HC."""
-    for backbone in BACKBONES:
+    for backbone, loss in MODELS:
         for fold in FOLDS:
             rows = pd.read_csv(
-                local_run / f"results/models/{backbone}/fold{fold}/predictions.csv",
+                local_run / f"results/models/{backbone}/{loss}/fold{fold}/predictions.csv",
                 dtype={"image_id": str},
             )
             ids = rows["image_id"]
-            predicted = forward[(backbone, fold)][ids].to_numpy()
+            predicted = forward[(backbone, loss, fold)][ids].to_numpy()
             true = truth.loc[ids, "hc_px"].to_numpy()
             np.testing.assert_allclose(rows["hc_pred_px"], predicted, rtol=1e-5)
             np.testing.assert_allclose(rows["hc_true_px"], true, rtol=1e-9)
@@ -137,14 +140,31 @@ def test_predictions_are_the_saved_models_own(local_run, forward, truth):
             assert np.ptp(predicted) > 1e-3
 
 
-def test_saliency_files_hold_one_finite_map_per_test_image(local_run, forward, truth):
+def test_each_loss_trains_its_own_models(local_run, forward):
+    """The {loss} level of a path is the loss its model was trained with (metrics.json,
+    the model file's attribute), and the losses give different models."""
+    for backbone, loss in MODELS:
+        for fold in FOLDS:
+            folder = local_run / f"results/models/{backbone}/{loss}/fold{fold}"
+            metrics = json.loads((folder / "metrics.json").read_text())
+            assert metrics["loss"] == metrics["training"]["loss"] == loss
+            assert ("huber_delta" in metrics["training"]) == (loss == "huber")
+            with h5py.File(folder / "model.h5") as h5:
+                assert h5.attrs["hcxai_loss"] == loss
     for backbone in BACKBONES:
         for fold in FOLDS:
-            model = local_run / f"results/models/{backbone}/fold{fold}/model.h5"
+            first, second = (forward[(backbone, loss, fold)] for loss in LOSSES[:2])
+            assert np.abs(first - second).max() > 1e-3, (backbone, fold)
+
+
+def test_saliency_files_hold_one_finite_map_per_test_image(local_run, forward, truth):
+    for backbone, loss in MODELS:
+        for fold in FOLDS:
+            model = local_run / f"results/models/{backbone}/{loss}/fold{fold}/model.h5"
             digest = hashlib.sha256(model.read_bytes()).hexdigest()
             for analyzer in ANALYZERS:
                 with h5py.File(
-                    local_run / f"results/saliency/{backbone}/fold{fold}/{analyzer}.h5"
+                    local_run / f"results/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.h5"
                 ) as h5:
                     ids = [s.decode() for s in h5["image_ids"][:]]
                     assert ids == fold_test_ids(local_run, fold)
@@ -153,15 +173,16 @@ def test_saliency_files_hold_one_finite_map_per_test_image(local_run, forward, t
                     assert np.isfinite(maps).all()
                     assert h5.attrs["model_sha256"] == digest
                     np.testing.assert_allclose(
-                        h5["hc_pred_px"][:], forward[(backbone, fold)][ids], rtol=1e-5
+                        h5["hc_pred_px"][:], forward[(backbone, loss, fold)][ids], rtol=1e-5
                     )
                     np.testing.assert_allclose(h5["hc_true_px"][:], truth.loc[ids, "hc_px"])
                     assert h5.attrs["analyzer"] == analyzer and h5.attrs["fold"] == fold
+                    assert (h5.attrs["backbone"], h5.attrs["loss"]) == (backbone, loss)
                     assert "innvestigate" in json.loads(h5.attrs["versions"])
 
 
 def shards(run):
-    files = sorted((run / "results" / "perturbation").glob("*/fold*/*/shard*.csv"))
+    files = sorted((run / "results" / "perturbation").glob("*/*/fold*/*/shard*.csv"))
     return pd.concat(
         [pd.read_csv(f, dtype={"image_id": str}) for f in files if f.parent.name != "random_order"],
         ignore_index=True,
@@ -171,11 +192,11 @@ def shards(run):
 def test_every_analyzer_shares_one_random_order_baseline(local_run):
     rows = shards(local_run)
     random = rows[rows["order"] == "random"].set_index(
-        ["backbone", "fold", "analyzer", "image_id", "repeat", "step"]
+        ["backbone", "loss", "fold", "analyzer", "image_id", "repeat", "step"]
     )["error_px"]
     by_analyzer = random.unstack("analyzer")
     assert list(by_analyzer.columns) == sorted(ANALYZERS)
-    assert len(by_analyzer) == len(BACKBONES) * CONFIG["dataset"]["n_images"] * (
+    assert len(by_analyzer) == len(MODELS) * CONFIG["dataset"]["n_images"] * (
         CONFIG["perturbation"]["random_repeats"] * (K + 1)
     )
     for analyzer in ANALYZERS:
@@ -188,6 +209,7 @@ def test_shards_have_every_step_of_every_run(local_run):
     rows = shards(local_run)
     assert list(rows.columns) == [
         "backbone",
+        "loss",
         "fold",
         "analyzer",
         "image_id",
@@ -196,17 +218,17 @@ def test_shards_have_every_step_of_every_run(local_run):
         "step",
         "error_px",
     ]
-    per_image = rows.groupby(["backbone", "fold", "analyzer", "image_id"]).size()
+    per_image = rows.groupby(["backbone", "loss", "fold", "analyzer", "image_id"]).size()
     assert (per_image == (K + 1) * RUNS).all()
-    assert len(per_image) == len(BACKBONES) * len(ANALYZERS) * CONFIG["dataset"]["n_images"]
+    assert len(per_image) == len(MODELS) * len(ANALYZERS) * CONFIG["dataset"]["n_images"]
 
 
 def test_step_zero_is_the_models_error_in_every_run(local_run, forward, truth):
     """Step 0 of every order (the random-order job's rows too) = |forward pass - true HC|."""
     step0 = shards(local_run).query("step == 0")
-    for (backbone, fold), group in step0.groupby(["backbone", "fold"]):
+    for (backbone, loss, fold), group in step0.groupby(["backbone", "loss", "fold"]):
         ids = group["image_id"]
-        expected = np.abs(forward[(backbone, fold)][ids].to_numpy() - truth.loc[ids, "hc_px"])
+        expected = np.abs(forward[(backbone, loss, fold)][ids].to_numpy() - truth.loc[ids, "hc_px"])
         np.testing.assert_allclose(group["error_px"], expected, rtol=1e-5, atol=1e-3)
 
 
@@ -232,29 +254,30 @@ def test_the_same_perturbed_regions_give_the_same_error(local_run):
     """
     rows = shards(local_run)
     errors: dict[tuple, list[tuple[str, float]]] = defaultdict(list)
-    for (backbone, fold, analyzer), group in rows[rows["order"] != "random"].groupby(
-        ["backbone", "fold", "analyzer"]
+    for (backbone, loss, fold, analyzer), group in rows[rows["order"] != "random"].groupby(
+        ["backbone", "loss", "fold", "analyzer"]
     ):
-        with h5py.File(local_run / f"results/saliency/{backbone}/fold{fold}/{analyzer}.h5") as h5:
+        saliency = local_run / f"results/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.h5"
+        with h5py.File(saliency) as h5:
             maps = dict(zip([s.decode() for s in h5["image_ids"][:]], h5["maps"][:], strict=True))
         for (image_id, order), run in group.groupby(["image_id", "order"]):
             ranked = region_order(maps[image_id], order)
             curve = run.sort_values("step")["error_px"].to_numpy()
             for k in range(K + 1):
-                key = (backbone, image_id, frozenset(ranked[:k]))
+                key = (backbone, loss, image_id, frozenset(ranked[:k]))
                 errors[key].append((f"{analyzer} {order}", curve[k]))
     shared = 0
     for key, found in errors.items():
         values = [e for _, e in found]
         np.testing.assert_allclose(values, values[0], rtol=1e-6, atol=1e-3, err_msg=str(found))
-        shared += len(key[2]) > 0 and len(found) > 1
+        shared += len(key[3]) > 0 and len(found) > 1
     assert shared > 20  # enough coincidences for the check to mean something
 
 
 def read_rows(run) -> list[dict]:
     """Every analyzer's shard rows as plain dicts (no pandas in the oracle)."""
     out = []
-    for path in sorted((run / "results" / "perturbation").glob("*/fold*/*/shard*.csv")):
+    for path in sorted((run / "results" / "perturbation").glob("*/*/fold*/*/shard*.csv")):
         if path.parent.name == "random_order":
             continue
         with open(path, newline="") as handle:
@@ -263,14 +286,16 @@ def read_rows(run) -> list[dict]:
 
 
 def aopc_by_loops(run) -> tuple[dict, dict]:
-    """Per-image AOPC and (mean, sd, n) per (backbone, analyzer, fold | 'all', order).
+    """Per-image AOPC and (mean, sd, n) per (model, analyzer, fold | 'all', order), a model
+    being the pair (backbone, loss).
 
     Per run: (1 / (K+1)) * sum over k = 0..K of (e(0) - e(k)); the random order's
     repeats are averaged per image.
     """
     curves: dict[tuple, dict[int, float]] = defaultdict(dict)
     for row in read_rows(run):
-        key = (row["backbone"], row["analyzer"], row["fold"], row["image_id"], row["order"])
+        model = (row["backbone"], row["loss"])
+        key = (model, row["analyzer"], row["fold"], row["image_id"], row["order"])
         curves[(*key, int(row["repeat"]))][int(row["step"])] = float(row["error_px"])
     by_image: dict[tuple, list[float]] = defaultdict(list)
     for (*key, _), curve in curves.items():
@@ -281,9 +306,9 @@ def aopc_by_loops(run) -> tuple[dict, dict]:
         by_image[tuple(key)].append(total / (K + 1))
     per_image = {key: statistics.fmean(values) for key, values in by_image.items()}
     groups: dict[tuple, list[float]] = defaultdict(list)
-    for (backbone, analyzer, fold, _, order), value in per_image.items():
-        groups[(backbone, analyzer, fold, order)].append(value)
-        groups[(backbone, analyzer, "all", order)].append(value)
+    for (model, analyzer, fold, _, order), value in per_image.items():
+        groups[(model, analyzer, fold, order)].append(value)
+        groups[(model, analyzer, "all", order)].append(value)
     summary = {
         key: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else float("nan"), len(v))
         for key, v in groups.items()
@@ -296,24 +321,27 @@ def test_aopc_recomputed_from_the_raw_shard_rows(local_run):
     table = pd.read_csv(local_run / "results" / "aopc.csv", dtype={"fold": str})
     assert len(table) == len(summary)
     for row in table.itertuples():
-        mean, sd, n = summary[(row.backbone, row.analyzer, row.fold, row.order)]
-        random_mean = summary[(row.backbone, row.analyzer, row.fold, "random")][0]
+        model = (row.backbone, row.loss)
+        mean, sd, n = summary[(model, row.analyzer, row.fold, row.order)]
+        random_mean = summary[(model, row.analyzer, row.fold, "random")][0]
         assert row.n_images == n
         assert row.aopc_mean == pytest.approx(mean, abs=1e-4)
         assert row.aopc_sd == pytest.approx(sd, abs=1e-4)
         assert row.aopc_minus_random == pytest.approx(mean - random_mean, abs=2e-4)
     # Not all zero: the gap to the random order is a number, not a formality.
     assert table.query("order == 'morf'")["aopc_minus_random"].abs().max() > 1e-3
-    for backbone in BACKBONES:
+    for backbone, loss in MODELS:
         for analyzer in ANALYZERS:
             pair = pd.read_csv(
-                local_run / f"results/aopc/{backbone}/{analyzer}.csv", dtype={"image_id": str}
+                local_run / f"results/aopc/{backbone}/{loss}/{analyzer}.csv",
+                dtype={"image_id": str},
             )
             assert len(pair) == CONFIG["dataset"]["n_images"] * len(
                 CONFIG["perturbation"]["orders"]
             )
             for row in pair.itertuples():
-                key = (row.backbone, row.analyzer, str(row.fold), row.image_id, row.order)
+                model = (row.backbone, row.loss)
+                key = (model, row.analyzer, str(row.fold), row.image_id, row.order)
                 assert row.aopc == pytest.approx(per_image[key], abs=1e-9)
 
 
@@ -321,23 +349,23 @@ def test_table1_values_and_best_analyzer(local_run):
     """Table 1 = MoRF AOPC over all folds; best = the lowest after sorting, random skipped."""
     _, summary = aopc_by_loops(local_run)
     table = pd.read_csv(local_run / "results" / "aopc_table.csv")
-    assert table["backbone"].tolist() == BACKBONES
-    assert table.columns.tolist() == ["backbone", *ANALYZERS, "best_analyzer"]
+    assert list(zip(table["backbone"], table["loss"], strict=True)) == MODELS
+    assert table.columns.tolist() == ["backbone", "loss", *ANALYZERS, "best_analyzer"]
     for row in table.to_dict("records"):
+        model = (row["backbone"], row["loss"])
         for analyzer in ANALYZERS:
-            expected = summary[(row["backbone"], analyzer, "all", "morf")][0]
+            expected = summary[(model, analyzer, "all", "morf")][0]
             assert row[analyzer] == pytest.approx(expected, abs=1e-4)
-        ranked = sorted(ANALYZERS, key=lambda a: summary[(row["backbone"], a, "all", "morf")][0])
+        ranked = sorted(ANALYZERS, key=lambda a: summary[(model, a, "all", "morf")][0])
         assert row["best_analyzer"] == next(a for a in ranked if a != "random")
-    for backbone in BACKBONES:
-        assert (local_run / f"results/aopc/{backbone}/gradient.csv").exists()
 
 
 def curves_by_loops(run) -> dict[tuple, tuple[float, float, int]]:
-    """(backbone, analyzer, order, step) -> mean, sd, n over images of the per-image mean error."""
+    """(backbone/loss, analyzer, order, step) -> mean, sd, n over images of the per-image
+    mean error."""
     per_image: dict[tuple, list[float]] = defaultdict(list)
     for row in read_rows(run):
-        key = (row["backbone"], row["analyzer"], row["order"], int(row["step"]))
+        key = (f"{row['backbone']}/{row['loss']}", row["analyzer"], row["order"], int(row["step"]))
         per_image[(*key, row["fold"], row["image_id"])].append(float(row["error_px"]))
     groups: dict[tuple, list[float]] = defaultdict(list)
     for (*key, _, _), values in per_image.items():
@@ -347,28 +375,30 @@ def curves_by_loops(run) -> dict[tuple, tuple[float, float, int]]:
 
 def test_perturbation_curves_and_figure_4(local_run, tmp_path):
     from hcxai.figures import plot_perturbation_curves
+    from hcxai.report import with_model
 
     expected = curves_by_loops(local_run)
     table = pd.read_csv(local_run / "results" / "perturbation_curves.csv")
     assert len(table) == len(expected)
     for row in table.itertuples():
-        mean, sd, n = expected[(row.backbone, row.analyzer, row.order, row.step)]
+        mean, sd, n = expected[(f"{row.backbone}/{row.loss}", row.analyzer, row.order, row.step)]
         assert (row.error_mean, row.error_sd, row.n_images) == (
             pytest.approx(mean, abs=1e-4),
             pytest.approx(sd, abs=1e-4),
             n,
         )
-    figure = plot_perturbation_curves(table, str(tmp_path / "fig4.png"))
+    figure = plot_perturbation_curves(with_model(table), str(tmp_path / "fig4.png"))
     panels = {axis.get_title().split(":")[0].removeprefix("Reg-"): axis for axis in figure.axes}
-    assert len(figure.axes) == len(BACKBONES) and sorted(panels) == sorted(BACKBONES)
-    for backbone, axis in panels.items():
+    labels = [f"{b}/{loss}" for b, loss in MODELS]
+    assert len(figure.axes) == len(MODELS) and sorted(panels) == sorted(labels)
+    for model, axis in panels.items():
         lines = {line.get_label(): line for line in axis.get_lines()}
         assert sorted(lines) == sorted(ANALYZERS)
         for analyzer, line in lines.items():
             np.testing.assert_array_equal(line.get_xdata(), range(K + 1))
             np.testing.assert_allclose(
                 line.get_ydata(),
-                [expected[(backbone, analyzer, "morf", k)][0] for k in range(K + 1)],
+                [expected[(model, analyzer, "morf", k)][0] for k in range(K + 1)],
                 atol=1e-4,
             )
         assert len(axis.collections) == 1  # the random order's band
@@ -376,16 +406,17 @@ def test_perturbation_curves_and_figure_4(local_run, tmp_path):
 
 def test_mae_table_from_an_independent_forward_pass(local_run, forward, truth):
     mae = pd.read_csv(local_run / "results" / "mae_table.csv", dtype={"fold": str})
-    for backbone in BACKBONES:
+    for backbone, loss in MODELS:
         errors_px, errors_mm, differences = [], [], []
         for fold in FOLDS:
             ids = fold_test_ids(local_run, fold)
-            predicted = forward[(backbone, fold)][ids].to_numpy()
+            predicted = forward[(backbone, loss, fold)][ids].to_numpy()
             true = truth.loc[ids, "hc_px"].to_numpy()
             errors_px += list(np.abs(predicted - true))
             errors_mm += list(np.abs(predicted - true) * truth.loc[ids, "pixel_size_mm"])
             differences += list(predicted - true)
-        row = mae[(mae["backbone"] == backbone) & (mae["fold"] == "all")].iloc[0]
+        row = mae[(mae["backbone"] == backbone) & (mae["loss"] == loss) & (mae["fold"] == "all")]
+        row = row.iloc[0]
         assert row["n_test"] == len(errors_px) == CONFIG["dataset"]["n_images"]
         assert row["mae_px"] == pytest.approx(statistics.fmean(errors_px), abs=0.01)
         assert row["sd_px"] == pytest.approx(statistics.stdev(errors_px), abs=0.01)
@@ -399,6 +430,7 @@ FIGURES = (
     "saliency_best_worst",
     "perturbation_curves",
     "perturbation_process",
+    "loss_comparison",
 )
 
 
@@ -416,12 +448,12 @@ def test_figure_files_hold_a_drawing(local_run, name):
 
 
 def saliency_files(run, fold=None, analyzer=None):
-    """SaliencyFile objects keyed by (backbone, fold, analyzer)."""
+    """SaliencyFile objects keyed by (backbone, loss, fold, analyzer)."""
     from hcxai.saliency_file import read_saliency
 
     return {
-        (b, f, a): read_saliency(run / f"results/saliency/{b}/fold{f}/{a}.h5")
-        for b in BACKBONES
+        (b, loss, f, a): read_saliency(run / f"results/saliency/{b}/{loss}/fold{f}/{a}.h5")
+        for b, loss in MODELS
         for f in FOLDS
         for a in ANALYZERS
         if (fold is None or f == fold) and (analyzer is None or a == analyzer)
@@ -434,23 +466,23 @@ def dataset_images(run) -> dict[str, np.ndarray]:
 
 
 def test_figure_2_panels_show_each_images_prediction(local_run, forward, truth, tmp_path):
-    """One panel per backbone x image x (image + analyzers); P and T are the oracle's numbers."""
+    """One panel per model x image x (image + analyzers); P and T are the oracle's numbers."""
     from hcxai.figures import plot_saliency_comparison
 
-    maps = {(b, a): f for (b, _, a), f in saliency_files(local_run, fold=0).items()}
+    maps = {(f"{b}/{loss}", a): f for (b, loss, _, a), f in saliency_files(local_run, 0).items()}
     ids = fold_test_ids(local_run, 0)[:2]
     figure = plot_saliency_comparison(maps, dataset_images(local_run), ids, str(tmp_path / "f.png"))
-    assert len(figure.axes) == len(ids) * len(BACKBONES) * (len(ANALYZERS) + 1)
+    assert len(figure.axes) == len(ids) * len(MODELS) * (len(ANALYZERS) + 1)
     titles = [axis.get_title() for axis in figure.axes]
-    panels = [(b, i) for i in ids for b in BACKBONES]
-    for row, (backbone, image_id) in enumerate(panels):
+    panels = [(b, loss, i) for i in ids for b, loss in MODELS]
+    for row, (backbone, loss, image_id) in enumerate(panels):
         first, *rest = titles[row * (len(ANALYZERS) + 1) : (row + 1) * (len(ANALYZERS) + 1)]
-        assert backbone in first and image_id in first
+        assert f"{backbone}/{loss}" in first and image_id in first
         for title, analyzer in zip(rest, ANALYZERS, strict=True):
             name, numbers = title.split("\n")
             _, predicted, _, true = numbers.split()
             assert name == analyzer
-            assert abs(float(predicted) - forward[(backbone, 0)][image_id]) <= 0.5 + 1e-6
+            assert abs(float(predicted) - forward[(backbone, loss, 0)][image_id]) <= 0.5 + 1e-6
             assert abs(float(true) - truth.loc[image_id, "hc_px"]) <= 0.5 + 1e-6
 
 
@@ -458,16 +490,16 @@ def test_figure_5_shows_the_best_and_worst_predicted_images(local_run, forward, 
     from hcxai.figures import plot_best_worst
 
     n = 3
-    by_backbone = defaultdict(list)
-    for (backbone, _, _), found in saliency_files(local_run, analyzer="input_x_gradient").items():
-        by_backbone[backbone].append(found)
+    by_model = defaultdict(list)
+    for (b, loss, _, _), found in saliency_files(local_run, analyzer="input_x_gradient").items():
+        by_model[f"{b}/{loss}"].append(found)
     figure = plot_best_worst(
-        dict(by_backbone), dataset_images(local_run), "input_x_gradient", str(tmp_path / "f.png")
+        dict(by_model), dataset_images(local_run), "input_x_gradient", str(tmp_path / "f.png")
     )
-    assert len(figure.axes) == len(BACKBONES) * 2 * n
-    for row, backbone in enumerate(BACKBONES):
+    assert len(figure.axes) == len(MODELS) * 2 * n
+    for row, (backbone, loss) in enumerate(MODELS):
         errors = sorted(
-            abs(forward[(backbone, fold)][i] - truth.loc[i, "hc_px"])
+            abs(forward[(backbone, loss, fold)][i] - truth.loc[i, "hc_px"])
             for fold in FOLDS
             for i in fold_test_ids(local_run, fold)
         )
@@ -479,34 +511,66 @@ def test_figure_5_shows_the_best_and_worst_predicted_images(local_run, forward, 
 
 
 def test_changing_one_analyzers_parameters_reruns_only_its_jobs(local_run, tmp_path):
-    config = write_config(
-        tmp_path / "c.yaml", analyzer_params={"integrated_gradients": {"steps": 5}}
-    )
+    config = write_config(tmp_path / "c.yaml", analyzer_params={"random": {"seed": 8}})
     result = run_snakemake(local_run, config, "-n", "--cores", "1", "--quiet", "rules")
     counts = dict(
         line.split()
         for line in result.stdout.splitlines()
         if line.strip() and line.split()[-1].isdigit() and len(line.split()) == 2
     )
-    assert counts["saliency"] == str(len(BACKBONES) * len(FOLDS))
+    assert counts["saliency"] == str(len(MODELS) * len(FOLDS))
     assert "train" not in counts
-    assert counts["aopc_pair"] == str(len(BACKBONES))
+    assert counts["aopc_pair"] == str(len(MODELS))
+
+
+def dry_run_jobs(run, config) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run with `config` would run in `run`."""
+    result = run_snakemake(run, config, "-n", "--cores", "1")
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+            jobs.append((rule, {}))
+        elif line.strip().startswith("wildcards:") and jobs:
+            pairs = line.split(":", 1)[1].split(",")
+            jobs[-1][1].update(p.strip().split("=", 1) for p in pairs)
+    return jobs
+
+
+def test_changing_one_losss_setting_reruns_only_its_models_jobs(local_run, tmp_path):
+    """huber_delta belongs to the Huber loss: the mae models and everything made from them
+    stay; the Huber models, their maps and perturbation, and the summaries rerun."""
+    assert "huber" in LOSSES and len(LOSSES) > 1
+    config = write_config(tmp_path / "c.yaml", training={"huber_delta": 0.1})
+    jobs = dry_run_jobs(local_run, config)
+    per_model = [(rule, w) for rule, w in jobs if "loss" in w]
+    assert {w["loss"] for _, w in per_model} == {"huber"}
+    trained = sorted((w["backbone"], w["fold"]) for rule, w in per_model if rule == "train")
+    assert trained == sorted((b, str(f)) for b in BACKBONES for f in FOLDS)
+    saliency = [w for rule, w in per_model if rule == "saliency"]
+    assert len(saliency) == len(BACKBONES) * len(FOLDS) * len(ANALYZERS)
+    assert {"aopc_summary", "aopc_statistics", "scorecard", "loss_comparison_figure"} <= {
+        rule for rule, _ in jobs
+    }
 
 
 def test_a_saliency_file_from_another_model_is_refused(local_run, tmp_path):
-    source = local_run / "results/saliency/vgg16/fold0/gradient.h5"
+    source = local_run / "results/saliency/vgg16/mae/fold0/gradient.h5"
     tampered = tmp_path / "gradient.h5"
     tampered.write_bytes(source.read_bytes())
     with h5py.File(tampered, "a") as h5:
         h5.attrs["model_sha256"] = "0" * 64
     files = {
         "input": {
-            "model": str(local_run / "results/models/vgg16/fold0/model.h5"),
+            "model": str(local_run / "results/models/vgg16/mae/fold0/model.h5"),
             "saliency": str(tampered),
             "dataset": str(local_run / "resources/dataset_32.h5"),
         },
         "output": {"shard": str(tmp_path / "shard0.csv")},
-        "wildcards": {"backbone": "vgg16", "fold": "0", "analyzer": "gradient", "shard": "0"},
+        "wildcards": {
+            **{"backbone": "vgg16", "loss": "mae", "fold": "0"},
+            **{"analyzer": "gradient", "shard": "0"},
+        },
     }
     settings = {"perturbation": CONFIG["perturbation"]}
     result = subprocess.run(
@@ -555,28 +619,46 @@ def test_the_html_report_holds_every_table_and_figure(local_run, tmp_path):
         "saliency_comparison.png",
         "meta.csv",
         "error_explanation.csv",
+        "loss_comparison.png",
     ):
         assert name in text, name
 
 
-def test_every_evaluation_table_covers_every_backbone_and_analyzer(local_run):
-    expected = {(b, a) for b in BACKBONES for a in ANALYZERS}
-    for table in ("scorecard.csv", "localization.csv", "meta.csv", "error_explanation.csv"):
+def test_every_evaluation_table_covers_every_model_and_analyzer(local_run):
+    """Every backbone x loss x analyzer in each table with a loss column (Table 1, the
+    statistics, the scorecard, ...), each once per its own key."""
+    expected = {(b, loss, a) for b, loss in MODELS for a in ANALYZERS}
+    keys = ["backbone", "loss", "analyzer"]
+    for table in (
+        "scorecard.csv",
+        "localization.csv",
+        "meta.csv",
+        "error_explanation.csv",
+        "aopc_stats.csv",
+        "aopc.csv",
+        "sanity.csv",
+    ):
         frame = pd.read_csv(local_run / "results" / table)
-        assert set(zip(frame["backbone"], frame["analyzer"], strict=True)) == expected, table
+        assert set(frame[keys].itertuples(index=False, name=None)) == expected, table
+    for table in ("mae_table.csv", "aopc_friedman.csv", "ranking_agreement.csv"):
+        frame = pd.read_csv(local_run / "results" / table)
+        assert set(zip(frame["backbone"], frame["loss"], strict=True)) == set(MODELS), table
+    pairwise = pd.read_csv(local_run / "results" / "aopc_pairwise.csv")
+    per_model = pairwise.groupby(["backbone", "loss"]).size()
+    assert (per_model == len(ANALYZERS) * (len(ANALYZERS) - 1) // 2).all()
+    assert len(per_model) == len(MODELS)
     sanity = pd.read_csv(local_run / "results" / "sanity.csv")
-    assert set(zip(sanity["backbone"], sanity["analyzer"], strict=True)) == expected
     assert sorted(set(sanity["stage"])) == list(range(CONFIG["sanity"]["stages"] + 1))
-    # The random map ignores the model: the check must flag it on every backbone.
+    # The random map ignores the model: the check must flag it on every model.
     random = sanity[(sanity["analyzer"] == "random")]
     assert set(random["verdict"]) == {"fails"}
 
 
 def test_meta_explanations_cover_every_explained_image_with_its_error(local_run):
-    for backbone in BACKBONES:
+    for backbone, loss in MODELS:
         predictions = pd.concat(
             pd.read_csv(
-                local_run / f"results/models/{backbone}/fold{fold}/predictions.csv",
+                local_run / f"results/models/{backbone}/{loss}/fold{fold}/predictions.csv",
                 dtype={"image_id": str},
             )
             for fold in FOLDS
@@ -584,7 +666,8 @@ def test_meta_explanations_cover_every_explained_image_with_its_error(local_run)
         test = predictions[predictions["role"] == "test"].set_index("image_id")
         for analyzer in ANALYZERS:
             table = pd.read_csv(
-                local_run / f"results/meta/{backbone}/{analyzer}.csv", dtype={"image_id": str}
+                local_run / f"results/meta/{backbone}/{loss}/{analyzer}.csv",
+                dtype={"image_id": str},
             )
             assert sorted(table["image_id"]) == sorted(test.index)  # every test image, once
             expected = (test["hc_pred_px"] - test["hc_true_px"]).abs()

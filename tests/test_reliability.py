@@ -5,6 +5,12 @@ SIGKILLed at every stage, a job killed on its own, a second `snakemake` started
 beside it, and resumed each time with the README's commands, must end with
 result tables byte-identical to it. That also makes it the identical-rerun
 check: two runs from scratch, one table set.
+
+The drilled run trains one of test.yaml's losses (half the jobs). Its tables are
+compared with the uninterrupted run's tables of that loss: the per-model files
+under its {loss} level, and the rows of that loss in every summary table. So the
+same comparison also checks that the losses are independent: adding a loss to a
+run changes no number of another loss.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pytest
 from conftest import REPO, SNAKEMAKE
 
 CONFIG = REPO / "config" / "test.yaml"
+LOSS = "mae"  # the drilled run's one loss
 # The README's commands (section *Failures and reruns*), in a test working directory.
 RUN = ["--cores", "2"]
 UNLOCK = ["--unlock"]
@@ -27,8 +34,10 @@ POLL_SECONDS = 0.05
 
 
 def snakemake(workdir: Path, *args: str) -> list[str]:
+    """The README's command in `workdir`, on test.yaml with `losses: [LOSS]` (its
+    `--config` override, so the config file itself is the test's)."""
     return [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-            "--configfile", str(CONFIG), *args]  # fmt: skip
+            "--configfile", str(CONFIG), "--config", f"losses=[{LOSS}]", *args]  # fmt: skip
 
 
 @dataclass
@@ -43,10 +52,10 @@ class Drill:
 
 DRILLS = [
     Drill("ingest", "logs/ingest_*.log", 0.0),
-    Drill("training", "logs/train/*/fold*.log", 3.0),
-    Drill("one saliency job (not Snakemake)", "logs/saliency/*/fold*/*.log", 3.0, False),
-    Drill("saliency", "logs/saliency/*/fold*/*.log", 2.0),
-    Drill("perturbation", "logs/perturb/*/fold*/*/shard*.log", 1.0),
+    Drill("training", "logs/train/*/*/fold*.log", 3.0),
+    Drill("one saliency job (not Snakemake)", "logs/saliency/*/*/fold*/*.log", 3.0, False),
+    Drill("saliency", "logs/saliency/*/*/fold*/*.log", 2.0),
+    Drill("perturbation", "logs/perturb/*/*/fold*/*/shard*.log", 1.0),
     Drill("aggregation", "logs/aopc_summary.log", 0.0),
 ]
 
@@ -121,14 +130,32 @@ def drilled_run(tmp_path_factory) -> tuple[Path, list[dict], subprocess.Complete
     return workdir, outcomes, final
 
 
+def rows_of_loss(path: Path) -> bytes:
+    """A table's header and the lines of its rows whose `loss` column is LOSS, as written
+    (the whole file when it has no loss column)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    header = lines[0].decode().rstrip("\r\n").split(",")
+    if "loss" not in header:
+        return b"".join(lines)
+    column = header.index("loss")
+    kept = [line for line in lines[1:] if line.decode().split(",")[column] == LOSS]
+    return b"".join([lines[0], *kept])
+
+
 def result_tables(workdir: Path) -> dict[str, bytes]:
-    """Every table a run writes (timings stay in results/benchmarks, not compared)."""
+    """Every table a run writes, of LOSS's models: the files under a `LOSS` path level,
+    not those of another loss, and LOSS's rows of every other table. Timings stay in
+    results/benchmarks and the run's config (which names its losses) in
+    config.effective.yaml: neither is compared."""
     results = workdir / "results"
-    return {
-        str(path.relative_to(results)): path.read_bytes()
-        for path in sorted(results.rglob("*"))
-        if path.suffix in (".csv", ".yaml") and "benchmarks" not in path.parts
-    }
+    losses = {"mae", "mse", "huber"}
+    tables = {}
+    for path in sorted(results.rglob("*")):
+        parts = set(path.relative_to(results).parts[:-1])
+        if path.suffix != ".csv" or "benchmarks" in parts or parts & (losses - {LOSS}):
+            continue
+        tables[str(path.relative_to(results))] = rows_of_loss(path)
+    return tables
 
 
 def test_every_drill_struck_while_its_stage_ran(drilled_run):
@@ -166,7 +193,7 @@ def test_no_temp_file_survives_and_none_was_read(drilled_run):
 def test_a_second_run_in_the_same_directory_is_refused_and_harms_neither(drilled_run, local_run):
     workdir, _, _ = drilled_run
     before = result_tables(workdir)
-    target = "results/aopc/vgg16/gradient.csv"
+    target = "results/aopc/vgg16/mae/gradient.csv"
     first_log = workdir.parent / "first-run.stderr"
     with open(first_log, "w") as stderr:  # a file, not a pipe (see `attempt`)
         first = subprocess.Popen(
@@ -191,7 +218,7 @@ def test_a_corrupted_file_stops_its_readers_and_a_rebuild_restores_the_tables(
     drilled_run, local_run
 ):
     workdir, _, _ = drilled_run
-    saliency = workdir / "results/saliency/vgg16/fold0/gradient.h5"
+    saliency = workdir / "results/saliency/vgg16/mae/fold0/gradient.h5"
     saliency.write_bytes(saliency.read_bytes()[: saliency.stat().st_size // 2])  # truncated
     result = subprocess.run(snakemake(workdir, *RUN), capture_output=True, text=True,
                             timeout=1800)  # fmt: skip
@@ -202,11 +229,13 @@ def test_a_corrupted_file_stops_its_readers_and_a_rebuild_restores_the_tables(
     # left no output. (Snakemake starts no job after the first failure, so which
     # readers ran depends on the schedule; one that did not run keeps its output,
     # and its rerun is due.)
-    shard = "vgg16/fold0/gradient/shard0"
+    shard = "vgg16/mae/fold0/gradient/shard0"
     readers = {  # the log of each reader job -> its output under results/
         f"logs/perturb/{shard}.log": f"perturbation/{shard}.csv",
-        "logs/localization/vgg16/fold0/gradient.log": "localization/vgg16/fold0/gradient.csv",
-        "logs/meta/vgg16.log": "meta/vgg16/gradient.csv",
+        "logs/localization/vgg16/mae/fold0/gradient.log": (
+            "localization/vgg16/mae/fold0/gradient.csv"
+        ),
+        "logs/meta/vgg16/mae.log": "meta/vgg16/mae/gradient.csv",
     }
     ran = [log for log in readers if message in (workdir / log).read_text()]
     assert ran, "no reader of the damaged file reported it"

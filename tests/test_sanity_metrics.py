@@ -55,6 +55,7 @@ def content(maps: np.ndarray, analyzer: str = "x", backbone: str = "net") -> San
         attributes={
             "analyzer": analyzer,
             "backbone": backbone,
+            "loss": "mae",
             "params": {"seed": 1},
             "layers": ["conv1", "bn2", "conv2", "conv3", "hc"],
         },
@@ -187,6 +188,7 @@ def test_sanity_fold_must_exist():
 
 def test_the_figure(tmp_path):
     from hcxai.figures import plot_sanity
+    from hcxai.report import with_model
     from hcxai.sanity_metrics import METRIC_LABELS
 
     rng = np.random.default_rng(9)
@@ -199,16 +201,16 @@ def test_the_figure(tmp_path):
     ):
         table = stage_table(content(stack, analyzer=analyzer), STATISTICS)
         rows.append(table.assign(verdict=verdict(table)))
-        maps[("net", analyzer)] = stack[:, 0]
-    summary = pd.concat(rows, ignore_index=True)
+        maps[("net/mae", analyzer)] = stack[:, 0]
+    summary = with_model(pd.concat(rows, ignore_index=True))
     figure = plot_sanity(
-        maps, {"net": images[0]}, summary, METRIC_LABELS, SIMILAR, str(tmp_path / "f.png")
+        maps, {"net/mae": images[0]}, summary, METRIC_LABELS, SIMILAR, str(tmp_path / "f.png")
     )
     assert (tmp_path / "f.png").stat().st_size > 0
     # 2 rows x (input + 3 stages) map panels, then one curve panel per metric.
     assert len(figure.axes) == 2 * 4 + 3
     labels = [axis.get_ylabel() for axis in figure.axes[:8]]
-    assert "net\nignoring\nFAILS" in labels and "net\nrandom_maps" in labels
+    assert "net/mae\nignoring\nFAILS" in labels and "net/mae\nrandom_maps" in labels
     curve = figure.axes[-3]  # spearman_abs
     drawn = {container.get_label(): container.lines[0] for container in curve.containers}
     assert drawn["ignoring"].get_linestyle() == "--" and drawn["random_maps"].get_linestyle() == "-"
@@ -224,11 +226,11 @@ def test_rules_dry_run(tmp_path):
         for words in map(str.split, done.stdout.splitlines())
         if len(words) == 2 and words[1].isdigit()
     }
-    analyzers, backbones = 4, 2  # config/test.yaml
-    assert counts["sanity_maps"] == counts["sanity_similarity"] == analyzers * backbones
+    analyzers, models = 3, 2 * 2  # config/test.yaml: 2 backbones x 2 losses
+    assert counts["sanity_maps"] == counts["sanity_similarity"] == analyzers * models
     assert counts["sanity_summary"] == counts["sanity_figure"] == 1
-    assert counts["train"] == backbones
-    assert "results/models/resnet50/fold1/model.h5" in done.stdout
+    assert counts["train"] == models
+    assert "results/models/resnet50/huber/fold1/model.h5" in done.stdout
     assert "fold0/model.h5" not in done.stdout
     bad = write_config(tmp_path / "bad.yaml", sanity={"fold": 3})
     failed = run_snakemake(tmp_path, bad, "-n", check=False)

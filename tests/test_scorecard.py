@@ -1,6 +1,5 @@
 """The scorecard joins the three views and sets its flags as documented; oracles by hand."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,13 +21,15 @@ RANDOMISED = {"gradient": 0.1, "smoothgrad": 0.2, "lrp": 0.3, "random": 1.0}
 VERDICT = {"gradient": "passes", "smoothgrad": "passes", "lrp": "undetermined", "random": "fails"}
 
 
-def stats_table(backbone="vgg16", with_lerf=True):
+def stats_table(backbone="vgg16", with_lerf=True, loss="mae"):
+    model = {"backbone": backbone, "loss": loss}
     rows = []
     for a in ANALYZERS:
         low, high = MINUS_RANDOM_CI[a]
         rows.append(
             {
                 "backbone": backbone,
+                "loss": loss,
                 "analyzer": a,
                 "order": "morf",
                 "aopc_mean": AOPC[a],
@@ -40,16 +41,17 @@ def stats_table(backbone="vgg16", with_lerf=True):
             }
         )
         if with_lerf:
-            rows.append({"backbone": backbone, "analyzer": a, "order": "lerf", "aopc_mean": 1.0})
-        rows.append({"backbone": backbone, "analyzer": a, "order": "random", "aopc_mean": -2.0})
+            rows.append({**model, "analyzer": a, "order": "lerf", "aopc_mean": 1.0})
+        rows.append({**model, "analyzer": a, "order": "random", "aopc_mean": -2.0})
     return pd.DataFrame(rows)
 
 
-def localization_table(backbone="vgg16", focus=FOCUS):
+def localization_table(backbone="vgg16", focus=FOCUS, loss="mae"):
     return pd.DataFrame(
         [
             {
                 "backbone": backbone,
+                "loss": loss,
                 "analyzer": a,
                 "skull_focus_mean": focus[a],
                 "skull_focus_ci_low": focus[a] - 0.1,
@@ -60,13 +62,14 @@ def localization_table(backbone="vgg16", focus=FOCUS):
     )
 
 
-def sanity_table(backbone="vgg16"):
+def sanity_table(backbone="vgg16", loss="mae"):
     rows = []
     for a in ANALYZERS:
         for stage, value in ((0, 1.0), (1, 0.7), (2, RANDOMISED[a])):
             rows.append(
                 {
                     "backbone": backbone,
+                    "loss": loss,
                     "analyzer": a,
                     "stage": stage,
                     "spearman_abs_mean": value,
@@ -119,14 +122,24 @@ def test_one_swapped_pair_of_four_gives_tau_two_thirds():
     assert ranking_agreement(card)["kendall_tau"].iloc[0] == pytest.approx(4 / 6)
 
 
-def test_backbones_stay_apart():
-    stats = pd.concat([stats_table("vgg16"), stats_table("resnet50")])
-    loc = pd.concat([localization_table("vgg16"), localization_table("resnet50")])
-    san = pd.concat([sanity_table("vgg16"), sanity_table("resnet50")])
+def test_models_stay_apart():
+    """Backbones and losses: each model (backbone x loss) its own rows and its own tau."""
+    models = [("vgg16", "mae"), ("vgg16", "huber"), ("resnet50", "mae")]
+    reversed_focus = dict(zip(ANALYZERS, sorted(FOCUS.values()), strict=True))
+    stats = pd.concat([stats_table(b, loss=loss) for b, loss in models])
+    loc = pd.concat(
+        [
+            localization_table(b, reversed_focus if loss == "huber" else FOCUS, loss)
+            for b, loss in models
+        ]
+    )
+    san = pd.concat([sanity_table(b, loss) for b, loss in models])
     card = scorecard(stats, loc, san)
-    assert list(dict.fromkeys(card["backbone"])) == ["vgg16", "resnet50"]
-    assert len(card) == 2 * len(ANALYZERS)
-    assert np.isfinite(ranking_agreement(card)["kendall_tau"]).all()
+    assert list(dict.fromkeys(zip(card["backbone"], card["loss"], strict=True))) == models
+    assert len(card) == 3 * len(ANALYZERS)
+    agreement = ranking_agreement(card)
+    assert list(agreement["loss"]) == ["mae", "huber", "mae"]
+    assert list(agreement["kendall_tau"]) == pytest.approx([1.0, -1.0, 1.0])
 
 
 def test_no_morf_rows_is_an_input_error():

@@ -20,10 +20,11 @@ import yaml
 from conftest import REPO, SNAKEMAKE, write_config
 from slurm.cluster import ClusterUnavailableError, start
 
-# The cluster runs config/test.yaml on one backbone and three of its analyzers:
-# every kind of rule goes through SLURM in half the jobs (the local run covers the rest).
+# The cluster runs config/test.yaml on one of its four models (backbone x loss): every
+# kind of rule goes through SLURM in a quarter of the jobs (the local run covers the rest).
 CLUSTER_CONFIG = {
     "backbones": ["resnet50"],
+    "losses": ["mae"],
     "analyzers": ["gradient", "input_x_gradient", "random"],
 }
 # Relative differences (|a - b| / max(|b|, 1)) measured between this cluster run
@@ -172,8 +173,8 @@ def test_jobs_ran_with_the_profiles_thread_counts(slurm_run):
     # What TensorFlow itself ran with, as each job's log records it: the profile's
     # threads, which Snakemake caps at the cores the node really has.
     for rule, log in (
-        ("train", "logs/train/resnet50/fold0.log"),
-        ("saliency", "logs/saliency/resnet50/fold0/gradient.log"),
+        ("train", "logs/train/resnet50/mae/fold0.log"),
+        ("saliency", "logs/saliency/resnet50/mae/fold0/gradient.log"),
     ):
         threads = min(PROFILE_THREADS[rule], os.cpu_count() or 1)
         assert f"{threads} intra-op thread(s)" in (workdir / log).read_text(), log
@@ -200,6 +201,7 @@ def test_cluster_results_equal_the_local_run_within_the_thread_tolerance(slurm_r
         cluster_table = pd.read_csv(workdir / "results" / name)
         local = pd.read_csv(local_run / "results" / name)
         local = local[local["backbone"].isin(CLUSTER_CONFIG["backbones"])]
+        local = local[local["loss"].isin(CLUSTER_CONFIG["losses"])]
         if "analyzer" in local:  # the local run has more analyzers
             local = local[local["analyzer"].isin(CLUSTER_CONFIG["analyzers"])]
         differences[name] = max_relative_difference(cluster_table, local.reset_index(drop=True))
@@ -209,7 +211,7 @@ def test_cluster_results_equal_the_local_run_within_the_thread_tolerance(slurm_r
 
 def test_a_cancelled_job_is_retried_and_leaves_no_half_written_output(slurm_run):
     workdir, _, _ = slurm_run
-    target = workdir / "results/perturbation/resnet50/fold1/gradient/shard0.csv"
+    target = workdir / "results/perturbation/resnet50/mae/fold1/gradient/shard0.csv"
     process = subprocess.Popen(
         snakemake_slurm(workdir, "--forcerun", str(target.relative_to(workdir))),
         stdout=subprocess.PIPE,

@@ -8,6 +8,8 @@ ranked by hand, and the coverage of a 95% interval around a known mean.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,11 +31,13 @@ from hcxai.stats import (
 BOOT = {"confidence": 0.95, "n_resamples": 2000, "seed": 2020}
 
 
-def table(values: dict[str, list[float]], backbone: str = "vgg16", order: str = "morf"):
+def table(
+    values: dict[str, list[float]], backbone: str = "vgg16", order: str = "morf", loss: str = "mae"
+):
     """Per-image AOPC rows: analyzer -> one AOPC per image (images 0, 1, ... of fold 0)."""
     return pd.DataFrame(
         [
-            (backbone, analyzer, 0, f"{i:03d}_HC", order, float(v))
+            (backbone, loss, analyzer, 0, f"{i:03d}_HC", order, float(v))
             for analyzer, column in values.items()
             for i, v in enumerate(column)
         ],
@@ -68,10 +72,15 @@ def test_a_known_shift_is_detected_with_its_sign():
         [
             table({"A": a, "B": b, "C": c}, backbone="vgg16"),
             table({"B": b, "A": a}, backbone="resnet50"),  # the better one second
+            table({"A": c, "B": b}, backbone="vgg16", loss="huber"),  # another model: no shift
         ]
     )
     pairs = aopc_pairwise(per_image, alpha=0.05)
-    vgg, resnet = pairs[pairs["backbone"] == "vgg16"], pairs[pairs["backbone"] == "resnet50"]
+    vgg = pairs[(pairs["backbone"] == "vgg16") & (pairs["loss"] == "mae")]
+    resnet = pairs[pairs["backbone"] == "resnet50"]
+    huber = pairs[pairs["loss"] == "huber"]
+    assert (len(vgg), len(resnet), len(huber)) == (3, 1, 1)  # each model is its own family
+    assert huber["p_holm"].iloc[0] == huber["p"].iloc[0] and huber["better"].iloc[0] == ""
     shifted = pair(vgg, "A", "B")
     assert shifted["p_holm"] < 0.05 and shifted["better"] == "A"
     # Every a - b < 0: R+ = 0, so the statistic is 0 and the rank-biserial effect is -1.
@@ -190,21 +199,23 @@ def test_bootstrap_intervals_cover_the_true_mean_about_95_percent():
     assert 0.91 <= covers_shift.mean() <= 0.98
 
 
-def pair_files(root, analyzers=("gradient", "random"), backbones=("vgg16",), n=12, seed=0):
+def pair_files(
+    root, analyzers=("gradient", "random"), backbones=("vgg16",), n=12, seed=0, losses=("mae",)
+):
     """Synthetic pair AOPC files as rule aopc_pair writes them (orders morf and random)."""
     rng = np.random.default_rng(seed)
     files = []
-    for backbone in backbones:
+    for backbone, loss in itertools.product(backbones, losses):
         random = rng.normal(-2, 1, n)
         for k, analyzer in enumerate(analyzers):
             morf = random - k + rng.normal(0, 0.5, n)
             frame = pd.concat(
                 [
-                    table({analyzer: morf}, backbone, "morf"),
-                    table({analyzer: random}, backbone, "random"),
+                    table({analyzer: morf}, backbone, "morf", loss),
+                    table({analyzer: random}, backbone, "random", loss),
                 ]
             ).assign(fold=lambda f: f["image_id"].str[:3].astype(int) % 3)
-            path = root / "results" / "aopc" / backbone / f"{analyzer}.csv"
+            path = root / "results" / "aopc" / backbone / loss / f"{analyzer}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
             frame.to_csv(path, index=False)
             files.append(path)
@@ -270,7 +281,13 @@ def test_statistics_and_figure_from_pair_files(tmp_path):
 def test_rules_build_the_statistics_and_rerun_on_a_changed_setting(tmp_path):
     """The two rules on pair files in a scratch working directory (nothing upstream runs)."""
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    pair_files(tmp_path, analyzers=config["analyzers"], backbones=config["backbones"], n=15)
+    pair_files(
+        tmp_path,
+        analyzers=config["analyzers"],
+        backbones=config["backbones"],
+        n=15,
+        losses=config["losses"],
+    )
     targets = ["results/aopc_stats.csv", "results/figures/aopc_critical_difference.png"]
     only = ["--allowed-rules", "aopc_statistics", "aopc_critical_difference_figure"]
     run_snakemake(tmp_path, REPO / "config" / "test.yaml", "--cores", "1", *targets, *only)

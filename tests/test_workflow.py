@@ -47,6 +47,10 @@ def test_shards_follow_the_explained_images_and_images_per_job(tmp_path):
         ({"analyzers": ["gradient", "occlusion"]}, "'occlusion' is not one of"),
         ({"dataset": {"source": "kaggle"}}, "'kaggle' is not one of"),
         ({"training": {"los": "mae"}}, "'los' was unexpected"),
+        ({"training": {"loss": "mae"}}, "'loss' was unexpected"),  # now the list `losses`
+        ({"losses": ["mae", "hinge"]}, "'hinge' is not one of"),
+        ({"losses": ["mae", "mae"]}, "has non-unique elements"),
+        ({"training": {"huber_delta": 0}}, "0 is less than or equal to the minimum of 0"),
         ({"perturbation": {"steps": 0}}, "0 is less than the minimum of 1"),
         ({"analyzer_params": {"smoothgrd": {}}}, "'smoothgrd' is not one of"),
     ],

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hcxai.io import atomic_output, damaged_file
+from hcxai.models import MODEL_KEYS, models_of, of_model
 from hcxai.train import read_predictions_file
 
 log = logging.getLogger(__name__)
@@ -47,29 +48,27 @@ def _summary(test: pd.DataFrame, baseline_mae_px: float) -> dict[str, float]:
 
 
 def mae_table(predictions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per backbone over all folds (fold = 'all'), then one per backbone x fold.
+    """One row per model (backbone x loss) over all folds (fold = 'all'), then one per fold.
 
-    `predictions` has the train step's columns plus backbone and fold;
-    `metrics` one row per backbone x fold with n_test and baseline_mae_px.
+    `predictions` has the train step's columns plus backbone, loss and fold;
+    `metrics` one row per model x fold with n_test and baseline_mae_px.
     """
     test = predictions[predictions["role"] == "test"]
     rows = []
-    for backbone, group in test.groupby("backbone", sort=False):
-        folds = metrics[metrics["backbone"] == backbone]
+    for model in models_of(test):
+        group, folds = of_model(test, model), of_model(metrics, model)
         # The baseline over all test images: each fold's mean-HC error, weighted by its size.
         baseline = float(np.average(folds["baseline_mae_px"], weights=folds["n_test"]))
-        rows.append({"backbone": backbone, "fold": "all", **_summary(group, baseline)})
+        rows.append({**model, "fold": "all", **_summary(group, baseline)})
         for fold, fold_group in group.groupby("fold"):
             fold_baseline = float(folds.loc[folds["fold"] == fold, "baseline_mae_px"].iloc[0])
-            rows.append(
-                {"backbone": backbone, "fold": str(fold), **_summary(fold_group, fold_baseline)}
-            )
+            rows.append({**model, "fold": str(fold), **_summary(fold_group, fold_baseline)})
     return pd.DataFrame(rows)
 
 
-METRICS_KEYS = ("backbone", "fold", "n_test", "baseline_mae_px")  # of metrics.json
+METRICS_KEYS = (*MODEL_KEYS, "fold", "n_test", "baseline_mae_px")  # of metrics.json
 # results/mae_table.csv (`mae_table`); one test image has no SD.
-MAE_TABLE = {"backbone": "id", "fold": "id", "n_test": "int", "mae_px": "number"}
+MAE_TABLE = {"backbone": "id", "loss": "id", "fold": "id", "n_test": "int", "mae_px": "number"}
 MAE_TABLE |= {"sd_px": "number_or_nan", "mae_mm": "number", "sd_mm": "number_or_nan"}
 MAE_TABLE |= {"baseline_mae_px": "number", "ba_mean_diff_px": "number"}
 MAE_TABLE |= {"ba_loa_low_px": "number_or_nan", "ba_loa_high_px": "number_or_nan"}
@@ -94,12 +93,13 @@ def read_metrics(path: str) -> dict[str, Any]:
 def read_predictions(
     prediction_files: list[str], metrics_files: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every fold's predictions (with backbone and fold columns) and metrics, in file order."""
+    """Every fold's predictions (with backbone, loss and fold columns) and metrics, in file
+    order."""
     metrics = pd.DataFrame([read_metrics(f) for f in metrics_files])
     frames = []
     for path, row in zip(prediction_files, metrics.itertuples(), strict=True):
         frame = read_predictions_file(path)
-        frames.append(frame.assign(backbone=row.backbone, fold=row.fold))
+        frames.append(frame.assign(backbone=row.backbone, loss=row.loss, fold=row.fold))
     return pd.concat(frames, ignore_index=True), metrics
 
 
@@ -111,8 +111,9 @@ def write_mae_table(prediction_files: list[str], metrics_files: list[str], table
         table.to_csv(tmp, index=False, float_format="%.4f")
     for row in table[table["fold"] == "all"].itertuples():
         log.info(
-            "%s: test MAE %.2f +- %.2f px (%.2f +- %.2f mm); mean-HC baseline %.2f px",
+            "%s, %s loss: test MAE %.2f +- %.2f px (%.2f +- %.2f mm); mean-HC baseline %.2f px",
             row.backbone,
+            row.loss,
             row.mae_px,
             row.sd_px,
             row.mae_mm,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hcxai.io import InputError
+from hcxai.models import models_of, of_model
 
 POSTPROCESS = (None, "abs", "square")
 IG_REFERENCES = ("black", "zeros")
@@ -95,20 +96,19 @@ ANALYZERS: dict[str, Analyzer] = {a.name: a for a in REGISTRY}
 PAPER_ORDER = list(ANALYZERS)  # the paper's Table 1 order, random last
 
 
-def backbone_analyzer_groups(per_image: Any) -> Iterator[tuple[str, str, Any]]:
-    """(backbone, analyzer, rows) of a per-image DataFrame: backbones as they come,
-    analyzers in the paper's order (then any others as they come), no empty group."""
+def model_analyzer_groups(per_image: Any) -> Iterator[tuple[dict[str, str], str, Any]]:
+    """(model, analyzer, rows) of a per-image DataFrame: models (backbone x loss) as they
+    come, analyzers in the paper's order (then any others as they come), no empty group."""
     present = list(dict.fromkeys(per_image["analyzer"]))
     analyzers = [a for a in PAPER_ORDER if a in present] + [
         a for a in present if a not in PAPER_ORDER
     ]
-    for backbone in dict.fromkeys(per_image["backbone"]):
+    for model in models_of(per_image):
+        rows_of_model = of_model(per_image, model)
         for analyzer in analyzers:
-            rows = per_image[
-                (per_image["backbone"] == backbone) & (per_image["analyzer"] == analyzer)
-            ]
+            rows = rows_of_model[rows_of_model["analyzer"] == analyzer]
             if not rows.empty:
-                yield backbone, analyzer, rows
+                yield model, analyzer, rows
 
 
 def _one_of(allowed: tuple[Any, ...]) -> Callable[[Any], bool]:

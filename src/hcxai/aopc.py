@@ -18,14 +18,17 @@ import pandas as pd
 
 from hcxai.analyzers import PAPER_ORDER
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
+from hcxai.models import MODEL_KEYS
 from hcxai.perturbation import ORDERS, SHARD_TABLE
 
 log = logging.getLogger(__name__)
 
-KEYS = ["backbone", "analyzer", "fold", "image_id", "order"]
-# The two files of rule aopc_pair, one backbone x analyzer each.
+PAIR = [*MODEL_KEYS, "analyzer"]  # one model (backbone x loss) x analyzer
+KEYS = [*PAIR, "fold", "image_id", "order"]
+# The two files of rule aopc_pair, one model x analyzer each.
 PAIR_TABLE = {
     "backbone": "id",
+    "loss": "id",
     "analyzer": "id",
     "fold": "int",
     "image_id": "id",
@@ -34,6 +37,7 @@ PAIR_TABLE = {
 }
 CURVES_TABLE = {
     "backbone": "id",
+    "loss": "id",
     "analyzer": "id",
     "order": ORDERS,
     "step": "int",
@@ -50,22 +54,22 @@ def aopc_of_curve(errors: np.ndarray) -> float:
 
 
 def per_image_aopc(shards: pd.DataFrame) -> pd.DataFrame:
-    """One AOPC per backbone x analyzer x fold x image x order (random: mean over repeats)."""
+    """One AOPC per model x analyzer x fold x image x order (random: mean over repeats)."""
     curves = shards.sort_values("step").groupby([*KEYS, "repeat"], sort=False)["error_px"]
     per_run = curves.apply(lambda e: aopc_of_curve(e.to_numpy())).rename("aopc").reset_index()
     return per_run.groupby(KEYS, sort=False)["aopc"].mean().reset_index()
 
 
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean and SD over images per backbone x analyzer x fold x order, plus fold 'all'."""
+    """Mean and SD over images per model x analyzer x fold x order, plus fold 'all'."""
     both = pd.concat([per_image.astype({"fold": str}), per_image.assign(fold="all")])
     table = (
-        both.groupby(["backbone", "analyzer", "fold", "order"], sort=False)["aopc"]
+        both.groupby([*PAIR, "fold", "order"], sort=False)["aopc"]
         .agg(n_images="count", aopc_mean="mean", aopc_sd="std")
         .reset_index()
     )
-    random = table[table["order"] == "random"].set_index(["backbone", "analyzer", "fold"])
-    baseline = table.set_index(["backbone", "analyzer", "fold"]).index.map(
+    random = table[table["order"] == "random"].set_index([*PAIR, "fold"])
+    baseline = table.set_index([*PAIR, "fold"]).index.map(
         lambda key: random["aopc_mean"].get(key, np.nan)
     )
     table["aopc_minus_random"] = table["aopc_mean"].to_numpy() - np.asarray(baseline, dtype=float)
@@ -73,14 +77,15 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 def table1(summary: pd.DataFrame) -> pd.DataFrame:
-    """The paper's Table 1: MoRF AOPC over all folds, a row per backbone, analyzers in its order."""
+    """The paper's Table 1: MoRF AOPC over all folds, a row per model (backbone x loss),
+    analyzers in its order."""
     morf = summary[(summary["order"] == "morf") & (summary["fold"] == "all")]
-    wide = morf.pivot(index="backbone", columns="analyzer", values="aopc_mean")
+    wide = morf.pivot(index=MODEL_KEYS, columns="analyzer", values="aopc_mean")
     wide = wide[[a for a in PAPER_ORDER if a in wide.columns]]
     explained = wide.drop(columns=["random"], errors="ignore")
     wide["best_analyzer"] = explained.idxmin(axis=1)  # most negative: lower is better
-    backbones = list(dict.fromkeys(summary["backbone"]))
-    return wide.loc[backbones].reset_index()
+    models = list(dict.fromkeys(summary[MODEL_KEYS].itertuples(index=False, name=None)))
+    return wide.loc[models].reset_index().rename_axis(columns=None)
 
 
 RUN = [*KEYS, "repeat"]  # one perturbation curve
@@ -100,22 +105,22 @@ def read_shard(path: str) -> pd.DataFrame:
 
 
 def _kind_of_runs(shard: pd.DataFrame) -> tuple[list[str], list[str], int]:
-    """A shard's backbone(s), analyzer(s) and steps K: one, one, and the same in every shard."""
-    return sorted(set(shard["backbone"])), sorted(set(shard["analyzer"])), int(shard["step"].max())
+    """A shard's (backbone, loss, analyzer)s and steps K: one, and the same in every shard."""
+    return sorted(set(shard[PAIR].itertuples(index=False, name=None))), int(shard["step"].max())
 
 
 def read_shards(shard_files: list[str]) -> pd.DataFrame:
-    """The perturbation shards of one backbone x analyzer: the same pair and K in every one,
+    """The perturbation shards of one model x analyzer: the same pair and K in every one,
     each run (image x order x repeat) in one shard only."""
     frames = [read_shard(path) for path in shard_files]
-    backbones, analyzers, steps = _kind_of_runs(frames[0])
+    pairs, steps = _kind_of_runs(frames[0])
     for path, frame in zip(shard_files, frames, strict=True):
         found = _kind_of_runs(frame)
-        if len(found[0]) + len(found[1]) > 2 or found != (backbones, analyzers, steps):
+        if len(found[0]) > 1 or found != (pairs, steps):
             raise damaged_file(
                 path,
-                f"holds runs of (backbone, analyzer, K) {found}, expected {backbones[0]}, "
-                f"{analyzers[0]}, {steps} as in {shard_files[0]}",
+                f"holds runs of (backbone, loss, analyzer) {found[0]} with K {found[1]}, "
+                f"expected {pairs[0]} with K {steps} as in {shard_files[0]}",
                 "perturb",
             )
     shards = pd.concat(frames, ignore_index=True)
@@ -129,7 +134,7 @@ def read_shards(shard_files: list[str]) -> pd.DataFrame:
 
 
 def write_pair(shard_files: list[str], aopc_path: str, curves_path: str) -> None:
-    """One backbone x analyzer reduced: every image's AOPC, and its mean curve per step.
+    """One model x analyzer reduced: every image's AOPC, and its mean curve per step.
 
     The summary reads these small files only, never the shards again.
     """
@@ -140,23 +145,23 @@ def write_pair(shard_files: list[str], aopc_path: str, curves_path: str) -> None
 
 
 def read_pair_file(path: str) -> pd.DataFrame:
-    """One pair AOPC file (rule aopc_pair): one backbone x analyzer, each image x order once."""
+    """One pair AOPC file (rule aopc_pair): one model x analyzer, each image x order once."""
     frame = read_table(path, PAIR_TABLE, rule="aopc_pair", unique=KEYS)
-    pairs = sorted(set(zip(frame["backbone"], frame["analyzer"], strict=True)))
+    pairs = sorted(set(frame[PAIR].itertuples(index=False, name=None)))
     if len(pairs) > 1:
         raise damaged_file(path, f"mixes {pairs}: rule aopc_pair writes one a file", "aopc_pair")
     return frame[list(PAIR_TABLE)]
 
 
 def read_pairs(pair_files: list[str]) -> pd.DataFrame:
-    """Every pair file (one backbone x analyzer each) as one checked per-image table.
+    """Every pair file (one model x analyzer each) as one checked per-image table.
 
     A bad file is named with its fix here, before any statistic hides the problem.
     """
     frames, owner = [], {}
     for path in pair_files:
         frame = read_pair_file(path)
-        pair = (frame["backbone"].iloc[0], frame["analyzer"].iloc[0])
+        pair = tuple(frame[PAIR].iloc[0])
         if pair in owner:
             raise InputError(f"{path} and {owner[pair]} both hold {pair}: pass each once")
         owner[pair] = path
@@ -166,9 +171,9 @@ def read_pairs(pair_files: list[str]) -> pd.DataFrame:
     return per_image
 
 
-def check_same_images(per_image: pd.DataFrame, owner: dict[tuple[str, str], str]) -> None:
-    """Every analyzer x order of a backbone must cover the same images: tests are paired."""
-    for backbone, rows in per_image.groupby("backbone", sort=False):
+def check_same_images(per_image: pd.DataFrame, owner: dict[tuple[str, ...], str]) -> None:
+    """Every analyzer x order of a model must cover the same images: tests are paired."""
+    for model, rows in per_image.groupby(MODEL_KEYS, sort=False):
         sets = {
             key: set(zip(group["fold"], group["image_id"], strict=True))
             for key, group in rows.groupby(["analyzer", "order"], sort=False)
@@ -178,28 +183,28 @@ def check_same_images(per_image: pd.DataFrame, owner: dict[tuple[str, str], str]
             if images != reference:
                 odd = sorted(images ^ reference)[:3]
                 raise damaged_file(
-                    owner[(backbone, analyzer)],
-                    f"({order}) and {owner[(backbone, first[0])]} ({first[1]}) cover different "
-                    f"images (e.g. fold, image {odd}): the analyzers of a backbone are compared "
+                    owner[(*model, analyzer)],
+                    f"({order}) and {owner[(*model, first[0])]} ({first[1]}) cover different "
+                    f"images (e.g. fold, image {odd}): the analyzers of a model are compared "
                     "on the same images",
                     "aopc_pair",
                 )
 
 
 def curves(shards: pd.DataFrame) -> pd.DataFrame:
-    """Mean and SD of the error per step, per backbone x analyzer x order (Fig. 4)."""
+    """Mean and SD of the error per step, per model x analyzer x order (Fig. 4)."""
     runs = shards.groupby([*KEYS, "step"], sort=False)["error_px"].mean().reset_index()
     return (
-        runs.groupby(["backbone", "analyzer", "order", "step"], sort=False)["error_px"]
+        runs.groupby([*PAIR, "order", "step"], sort=False)["error_px"]
         .agg(error_mean="mean", error_sd="std", n_images="count")
         .reset_index()
     )
 
 
-def read_curves(path: str, pair: tuple[str, str], pair_path: str) -> pd.DataFrame:
+def read_curves(path: str, pair: tuple[str, ...], pair_path: str) -> pd.DataFrame:
     """One pair's mean curves (rule aopc_pair), of the pair its AOPC file `pair_path` holds."""
     frame = read_table(path, CURVES_TABLE, rule="aopc_pair", unique=["order", "step"])
-    found = sorted(set(zip(frame["backbone"], frame["analyzer"], strict=True)))
+    found = sorted(set(frame[PAIR].itertuples(index=False, name=None)))
     if found != [pair]:
         raise damaged_file(path, f"holds {found}, but {pair_path} holds {pair}", "aopc_pair")
     return frame
@@ -216,10 +221,10 @@ def write_summary(
     per_image = read_pairs(pair_files)
     summary = summarise(per_image)
     table = table1(summary)
-    pairs = per_image[["backbone", "analyzer"]].drop_duplicates().itertuples(index=False)
+    pairs = per_image[PAIR].drop_duplicates().itertuples(index=False, name=None)
     curve_table = pd.concat(
         [
-            read_curves(curve_path, tuple(pair), pair_path)
+            read_curves(curve_path, pair, pair_path)
             for curve_path, pair, pair_path in zip(pair_curve_files, pairs, pair_files, strict=True)
         ],
         ignore_index=True,

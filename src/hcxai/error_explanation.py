@@ -1,6 +1,6 @@
 """Are badly predicted images explained differently? The paper's Fig. 5 as a number.
 
-Per backbone x analyzer, over the explained test images: Spearman's rank
+Per model (backbone x loss) x analyzer, over the explained test images: Spearman's rank
 correlation between each image's absolute HC error and (a) its skull focus
 (`hcxai.localization`), (b) its MoRF AOPC (`hcxai.aopc`), each with a seeded
 percentile-bootstrap CI that resamples images (pairs kept together;
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from hcxai.analyzers import backbone_analyzer_groups
+from hcxai.analyzers import model_analyzer_groups
 from hcxai.aopc import PAIR_TABLE
 from hcxai.io import atomic_output, read_table
 from hcxai.localization import PER_IMAGE
@@ -25,7 +25,7 @@ from hcxai.meta import META_TABLE
 
 log = logging.getLogger(__name__)
 
-KEY = ["backbone", "analyzer", "fold", "image_id"]
+KEY = ["backbone", "loss", "analyzer", "fold", "image_id"]
 SCORES = ("skull_focus", "aopc")
 
 
@@ -82,10 +82,10 @@ def per_image_scores(
 def error_explanation_table(
     per_image: pd.DataFrame, confidence: float, n_resamples: int, seed: int
 ) -> pd.DataFrame:
-    """Per backbone x analyzer: n images and rho with its CI for each score."""
+    """Per model x analyzer: n images and rho with its CI for each score."""
     rows = []
-    for backbone, analyzer, group in backbone_analyzer_groups(per_image):
-        row = {"backbone": backbone, "analyzer": analyzer, "n_images": len(group)}
+    for model, analyzer, group in model_analyzer_groups(per_image):
+        row = {**model, "analyzer": analyzer, "n_images": len(group)}
         for score in SCORES:
             rho, low, high = spearman_ci(
                 group["abs_error_px"].to_numpy(),
@@ -114,4 +114,4 @@ def write_error_explanation(
     )
     with atomic_output(out_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
-    log.info("wrote %s: %d backbone x analyzer rows", out_path, len(table))
+    log.info("wrote %s: %d model x analyzer rows", out_path, len(table))

@@ -1,7 +1,9 @@
 """Figures a paper could use: agreement plots, saliency grids, perturbation curves.
 
 Matplotlib only (no TensorFlow): figures are drawn in the workflow env from
-the CSV and HDF5 files the other steps wrote.
+the CSV and HDF5 files the other steps wrote. Rows and panels are per model, a
+backbone trained with a loss, named by its label `backbone/loss`
+(`hcxai.models.model_label`) in the `model` column or key that `hcxai.report` adds.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ def save(figure: plt.Figure, path: str) -> None:
 
 
 def plot_hc_agreement(test: pd.DataFrame, table: pd.DataFrame, path: str) -> plt.Figure:
-    """Per backbone: predicted vs true HC, and the Bland-Altman plot, over all test images."""
-    backbones = list(dict.fromkeys(test["backbone"]))
-    figure, axes = plt.subplots(len(backbones), 2, figsize=(9, 4 * len(backbones)), squeeze=False)
-    for (scatter, agreement), backbone in zip(axes, backbones, strict=True):
-        rows = test[test["backbone"] == backbone]
-        summary = table[(table["backbone"] == backbone) & (table["fold"] == "all")].iloc[0]
+    """Per model: predicted vs true HC, and the Bland-Altman plot, over all test images."""
+    models = list(dict.fromkeys(test["model"]))
+    figure, axes = plt.subplots(len(models), 2, figsize=(9, 4 * len(models)), squeeze=False)
+    for (scatter, agreement), model in zip(axes, models, strict=True):
+        rows = test[test["model"] == model]
+        summary = table[(table["model"] == model) & (table["fold"] == "all")].iloc[0]
         true, pred = rows["hc_true_px"].to_numpy(), rows["hc_pred_px"].to_numpy()
         limits = [min(true.min(), pred.min()) * 0.95, max(true.max(), pred.max()) * 1.05]
         for fold, fold_rows in rows.groupby("fold"):
@@ -57,7 +59,7 @@ def plot_hc_agreement(test: pd.DataFrame, table: pd.DataFrame, path: str) -> plt
             ylim=limits,
             xlabel="true HC (px)",
             ylabel="predicted HC (px)",
-            title=f"Reg-{backbone}: MAE {summary.mae_px:.1f} ± {summary.sd_px:.1f} px "
+            title=f"Reg-{model}: MAE {summary.mae_px:.1f} ± {summary.sd_px:.1f} px "
             f"({summary.mae_mm:.2f} ± {summary.sd_mm:.2f} mm)",
         )
         scatter.set_aspect("equal")
@@ -73,7 +75,7 @@ def plot_hc_agreement(test: pd.DataFrame, table: pd.DataFrame, path: str) -> plt
         agreement.set(
             xlabel="mean of predicted and true HC (px)",
             ylabel="predicted - true HC (px)",
-            title=f"Reg-{backbone}: Bland-Altman",
+            title=f"Reg-{model}: Bland-Altman",
         )
         agreement.legend(fontsize=8)
     figure.tight_layout()
@@ -96,28 +98,28 @@ def plot_saliency_comparison(
     image_ids: list[str],
     path: str,
 ) -> plt.Figure:
-    """Paper Fig. 2: a row per backbone and image, a column per analyzer.
+    """Paper Fig. 2: a row per model and image, a column per analyzer.
 
-    `maps[(backbone, analyzer)]` holds one fold's maps; each panel gives the
+    `maps[(model, analyzer)]` holds one fold's maps; each panel gives the
     predicted (P) and true (T) HC in px.
     """
-    backbones = list(dict.fromkeys(b for b, _ in maps))
+    models = list(dict.fromkeys(b for b, _ in maps))
     analyzers = list(dict.fromkeys(a for _, a in maps))
-    rows = [(b, i) for i in image_ids for b in backbones]
+    rows = [(b, i) for i in image_ids for b in models]
     figure, axes = plt.subplots(
         len(rows),
         len(analyzers) + 1,
         figsize=(1.6 * (len(analyzers) + 1), 1.8 * len(rows)),
         squeeze=False,
     )
-    for row_axes, (backbone, image_id) in zip(axes, rows, strict=True):
-        first = maps[(backbone, analyzers[0])]
+    for row_axes, (model, image_id) in zip(axes, rows, strict=True):
+        first = maps[(model, analyzers[0])]
         k = first.image_ids.index(image_id)
         row_axes[0].imshow(images[image_id], cmap="gray")
-        row_axes[0].set_title(f"Reg-{backbone}\n{image_id}", fontsize=7)
+        row_axes[0].set_title(f"Reg-{model}\n{image_id}", fontsize=7)
         row_axes[0].axis("off")
         for axis, analyzer in zip(row_axes[1:], analyzers, strict=True):
-            found = maps[(backbone, analyzer)]
+            found = maps[(model, analyzer)]
             _overlay(
                 axis,
                 images[image_id],
@@ -140,7 +142,7 @@ def plot_best_worst(
     figure, axes = plt.subplots(
         len(maps), 2 * n, figsize=(2.0 * 2 * n, 2.6 * len(maps)), squeeze=False
     )
-    for row_axes, (backbone, files) in zip(axes, maps.items(), strict=True):
+    for row_axes, (model, files) in zip(axes, maps.items(), strict=True):
         entries = [
             (abs(f.hc_pred_px[k] - f.hc_true_px[k]), f, k)
             for f in files
@@ -154,13 +156,13 @@ def plot_best_worst(
                 axis,
                 images[found.image_ids[k]],
                 found.maps[k],
-                f"Reg-{backbone} {label}: |err| {error:.0f} px\n"
+                f"Reg-{model} {label}: |err| {error:.0f} px\n"
                 f"P {found.hc_pred_px[k]:.0f} T {found.hc_true_px[k]:.0f}",
             )
     explained = {sum(len(f.image_ids) for f in files) for files in maps.values()}
     figure.suptitle(
         f"{analyzer}: best (left) and worst (right) predicted of the "
-        f"{'/'.join(map(str, sorted(explained)))} explained test images per backbone",
+        f"{'/'.join(map(str, sorted(explained)))} explained test images per model",
         fontsize=9,
     )
     figure.tight_layout()
@@ -169,15 +171,15 @@ def plot_best_worst(
 
 
 def plot_perturbation_curves(curves: pd.DataFrame, path: str) -> plt.Figure:
-    """Paper Fig. 4: mean error vs perturbation step per analyzer (MoRF), a panel per backbone.
+    """Paper Fig. 4: mean error vs perturbation step per analyzer (MoRF), a panel per model.
 
     The random order (the same rankings for every analyzer, by design) is drawn
     as a band: its mean +- the standard error over images.
     """
-    backbones = list(dict.fromkeys(curves["backbone"]))
-    figure, axes = plt.subplots(1, len(backbones), figsize=(6 * len(backbones), 4.2), squeeze=False)
-    for axis, backbone in zip(axes[0], backbones, strict=True):
-        rows = curves[curves["backbone"] == backbone]
+    models = list(dict.fromkeys(curves["model"]))
+    figure, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.2), squeeze=False)
+    for axis, model in zip(axes[0], models, strict=True):
+        rows = curves[curves["model"] == model]
         random = rows[rows["order"] == "random"]
         if len(random):
             random = random[random["analyzer"] == random["analyzer"].iloc[0]].set_index("step")
@@ -202,7 +204,7 @@ def plot_perturbation_curves(curves: pd.DataFrame, path: str) -> plt.Figure:
         axis.set(
             xlabel="perturbation step",
             ylabel="mean absolute error (px)",
-            title=f"Reg-{backbone}: MoRF perturbation",
+            title=f"Reg-{model}: MoRF perturbation",
         )
         axis.legend(fontsize=7)
     figure.tight_layout()
@@ -232,7 +234,7 @@ def plot_perturbation_process(
 
 
 def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
-    """Skull focus (top) and rank accuracy (bottom) per analyzer, a column per backbone.
+    """Skull focus (top) and rank accuracy (bottom) per analyzer, a column per model.
 
     Bars are means over images with their bootstrap CIs (`results/localization.csv`).
     Chance lines: 1 for skull focus; for rank accuracy the mean band share, what
@@ -241,13 +243,13 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
     """
 
     order = {name: k for k, name in enumerate(PAPER_ORDER)}
-    backbones = list(dict.fromkeys(summary["backbone"]))
+    models = list(dict.fromkeys(summary["model"]))
     rows = (("skull_focus", "skull focus (1 = chance)"), ("rank_accuracy", "rank accuracy"))
     figure, axes = plt.subplots(
-        len(rows), len(backbones), figsize=(5 * len(backbones), 6.5), squeeze=False
+        len(rows), len(models), figsize=(5 * len(models), 6.5), squeeze=False
     )
-    for column, backbone in enumerate(backbones):
-        frame = summary[summary["backbone"] == backbone]
+    for column, model in enumerate(models):
+        frame = summary[summary["model"] == model]
         frame = frame.sort_values("analyzer", key=lambda s: s.map(order).fillna(len(order)))
         positions = np.arange(len(frame))
         colors = ["tab:gray" if a == "random" else "tab:blue" for a in frame["analyzer"]]
@@ -259,7 +261,7 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
             chance = 1.0 if metric == "skull_focus" else float(frame["band_share_mean"].mean())
             axis.axhline(chance, color="tab:red", linestyle="--", linewidth=1, label="chance")
             axis.set_xticks(positions, frame["analyzer"], rotation=45, ha="right", fontsize=7)
-            axis.set(ylabel=label, title=f"Reg-{backbone}: {label}")
+            axis.set(ylabel=label, title=f"Reg-{model}: {label}")
             axis.legend(fontsize=7)
     figure.tight_layout()
     save(figure, path)
@@ -273,10 +275,10 @@ def plot_critical_difference(
     test: str,
     path: str,
 ) -> plt.Figure:
-    """Critical-difference diagrams (Demšar 2006), a panel per backbone.
+    """Critical-difference diagrams (Demšar 2006), a panel per model.
 
-    `ranks[backbone]` holds each analyzer's mean rank (1 = best); a bar joins analyzers
-    whose `p_values[backbone]` (a square analyzer x analyzer matrix from `test`) are not
+    `ranks[model]` holds each analyzer's mean rank (1 = best); a bar joins analyzers
+    whose `p_values[model]` (a square analyzer x analyzer matrix from `test`) are not
     below `alpha`, i.e. that the test cannot tell apart.
     """
     import scikit_posthocs  # brings seaborn (~1.7 s): only this figure needs it
@@ -285,17 +287,17 @@ def plot_critical_difference(
     figure, axes = plt.subplots(
         len(ranks), 1, figsize=(8, sum(heights)), squeeze=False, height_ratios=heights
     )
-    for axis, (backbone, rank) in zip(axes[:, 0], ranks.items(), strict=True):
+    for axis, (model, rank) in zip(axes[:, 0], ranks.items(), strict=True):
         scikit_posthocs.critical_difference_diagram(
             rank,
-            p_values[backbone],
+            p_values[model],
             alpha=alpha,
             ax=axis,
             label_fmt_left="{label} ({rank:.2f})",
             label_fmt_right="({rank:.2f}) {label}",
             label_props={"fontsize": 8},
         )
-        axis.set_title(f"Reg-{backbone}", loc="left", fontsize=9, pad=18)
+        axis.set_title(f"Reg-{model}", loc="left", fontsize=9, pad=18)
     figure.suptitle(
         f"Mean rank of the per-image AOPC (1 = lowest = best); bars join analyzers\n"
         f"not different by {test} at alpha = {alpha:g}",
@@ -307,8 +309,8 @@ def plot_critical_difference(
 
 
 def _verdicts(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """(backbone, analyzer) -> passes / fails / undetermined, from results/sanity.csv."""
-    rows = summary[["backbone", "analyzer", "verdict"]].drop_duplicates()
+    """(model, analyzer) -> passes / fails / undetermined, from results/sanity.csv."""
+    rows = summary[["model", "analyzer", "verdict"]].drop_duplicates()
     return {(b, a): verdict for b, a, verdict in rows.itertuples(index=False)}
 
 
@@ -320,29 +322,29 @@ def _sanity_map_rows(
     summary: pd.DataFrame,
     verdicts: dict[tuple[str, str], str],
 ) -> None:
-    """A row per backbone x analyzer: the input, then |map| at every stage on its own scale."""
+    """A row per model x analyzer: the input, then |map| at every stage on its own scale."""
     pairs = list(maps)
-    for row, (backbone, analyzer) in enumerate(pairs):
-        stages = summary[(summary["backbone"] == backbone) & (summary["analyzer"] == analyzer)]
+    for row, (model, analyzer) in enumerate(pairs):
+        stages = summary[(summary["model"] == model) & (summary["analyzer"] == analyzer)]
         down_to = dict(zip(stages["stage"], stages["down_to"].fillna(""), strict=True))
-        first_of_backbone = row == 0 or pairs[row - 1][0] != backbone
+        first_of_model = row == 0 or pairs[row - 1][0] != model
         axis = figure.add_subplot(grid[row, 0])
-        axis.imshow(images[backbone], cmap="gray")
-        found = verdicts.get((backbone, analyzer), "passes")
+        axis.imshow(images[model], cmap="gray")
+        found = verdicts.get((model, analyzer), "passes")
         label = "" if found == "passes" else f"\n{found.upper()}"
-        axis.set_ylabel(f"{backbone}\n{analyzer}{label}", fontsize=6)
+        axis.set_ylabel(f"{model}\n{analyzer}{label}", fontsize=6)
         axis.set_xticks([])
         axis.set_yticks([])
-        if first_of_backbone:
-            axis.set_title(f"Reg-{backbone}\ninput", fontsize=6)
-        for stage, saliency in enumerate(maps[(backbone, analyzer)]):
+        if first_of_model:
+            axis.set_title(f"Reg-{model}\ninput", fontsize=6)
+        for stage, saliency in enumerate(maps[(model, analyzer)]):
             axis_map = figure.add_subplot(grid[row, stage + 1])
             magnitude = np.abs(saliency)
             limit = float(np.percentile(magnitude, 99.5)) or 1.0
             axis_map.imshow(magnitude, cmap="gray", vmin=0, vmax=limit)
             axis_map.set_xticks([])
             axis_map.set_yticks([])
-            if first_of_backbone:
+            if first_of_model:
                 reset = "trained" if stage == 0 else f"to {down_to.get(stage, stage)}"
                 axis_map.set_title(f"stage {stage}\n{reset}", fontsize=5)
 
@@ -355,7 +357,7 @@ def _sanity_curves(
         mean = group[f"{metric}_mean"].to_numpy(dtype=float)
         low, high = group[f"{metric}_ci_low"], group[f"{metric}_ci_high"]
         spread = np.vstack([mean - low, high - mean])
-        backbone = group["backbone"].iloc[0]
+        model = group["model"].iloc[0]
         axis.errorbar(
             group["stage"],
             mean,
@@ -364,7 +366,7 @@ def _sanity_curves(
             markersize=3,
             capsize=2,
             linewidth=1,
-            linestyle="--" if verdicts.get((backbone, analyzer)) == "fails" else "-",
+            linestyle="--" if verdicts.get((model, analyzer)) == "fails" else "-",
             label=analyzer,
         )
     axis.set_ylim(-1.05, 1.05)
@@ -384,15 +386,15 @@ def plot_sanity(
 ) -> plt.Figure:
     """Cascading model randomisation (Adebayo et al. 2018, their Fig. 2 and 4).
 
-    Top (`_sanity_map_rows`): `maps[(backbone, analyzer)]`, (S + 1, s, s) of one
-    image, beside `images[backbone]`. Bottom (`_sanity_curves`): per backbone and
+    Top (`_sanity_map_rows`): `maps[(model, analyzer)]`, (S + 1, s, s) of one
+    image, beside `images[model]`. Bottom (`_sanity_curves`): per model and
     metric (`metrics`: column prefix -> label in `summary`, results/sanity.csv);
     dashed = fails the check (mean Spearman |map| >= `similar`, the dotted line).
     """
     pairs = list(maps)
-    backbones = list(dict.fromkeys(b for b, _ in pairs))
+    models = list(dict.fromkeys(b for b, _ in pairs))
     columns = max(m.shape[0] for m in maps.values()) + 1
-    map_height, curve_height = 1.3 * len(pairs), 2.8 * len(backbones)
+    map_height, curve_height = 1.3 * len(pairs), 2.8 * len(models)
     height = map_height + curve_height + 1.0  # + the title and the legend
     figure = plt.figure(figsize=(max(1.5 * columns, 3.0 * len(metrics)), height))
     outer = figure.add_gridspec(
@@ -412,14 +414,14 @@ def plot_sanity(
         summary,
         verdicts,
     )
-    curves = outer[1].subgridspec(len(backbones), len(metrics), wspace=0.3, hspace=0.5)
-    for i, backbone in enumerate(backbones):
+    curves = outer[1].subgridspec(len(models), len(metrics), wspace=0.3, hspace=0.5)
+    for i, model in enumerate(models):
         for j, (metric, label) in enumerate(metrics.items()):
             axis = figure.add_subplot(curves[i, j])
-            _sanity_curves(axis, summary[summary["backbone"] == backbone], metric, verdicts)
+            _sanity_curves(axis, summary[summary["model"] == model], metric, verdicts)
             if metric == "spearman_abs":
                 axis.axhline(similar, color="gray", linestyle=":", linewidth=1)
-            axis.set_title(f"Reg-{backbone}: {label}", fontsize=7)
+            axis.set_title(f"Reg-{model}: {label}", fontsize=7)
     handles, labels = figure.axes[-1].get_legend_handles_labels()
     figure.legend(
         handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7
@@ -435,7 +437,7 @@ def plot_sanity(
 
 
 def plot_meta_explanation(table: pd.DataFrame, cluster_maps: np.ndarray) -> plt.Figure:
-    """SpRAy of one backbone x analyzer: t-SNE of the maps by cluster and by |error|,
+    """SpRAy of one model x analyzer: t-SNE of the maps by cluster and by |error|,
     then each cluster's mean |map| (hcxai.meta)."""
     k = len(cluster_maps)
     figure, axes = plt.subplots(1, 2 + k, figsize=(4 * 2 + 2.2 * k, 3.6), squeeze=False)
@@ -459,5 +461,60 @@ def plot_meta_explanation(table: pd.DataFrame, cluster_maps: np.ndarray) -> plt.
             yticks=[],
         )
     first = table.iloc[0]
-    figure.suptitle(f"Meta-explanation (SpRAy): {first.analyzer} on Reg-{first.backbone}")
+    figure.suptitle(
+        f"Meta-explanation (SpRAy): {first.analyzer} on Reg-{first.backbone}/{first.loss}"
+    )
+    return figure
+
+
+def _grouped_bars(axis: plt.Axes, table: pd.DataFrame, metric: str, losses: list[str]) -> None:
+    """Bars of `metric`_mean with its CI per analyzer (paper order), one colour per loss."""
+    analyzers = [a for a in PAPER_ORDER if a in set(table["analyzer"])]
+    width = 0.8 / len(losses)
+    for k, loss in enumerate(losses):
+        rows = table[table["loss"] == loss].set_index("analyzer").reindex(analyzers)
+        mean = rows[f"{metric}_mean"].to_numpy(dtype=float)
+        low, high = rows[f"{metric}_ci_low"], rows[f"{metric}_ci_high"]
+        error = np.clip(np.nan_to_num(np.stack([mean - low, high - mean])), 0, None)
+        positions = np.arange(len(analyzers)) + (k - (len(losses) - 1) / 2) * width
+        axis.bar(positions, mean, width, yerr=error, capsize=2, label=loss, color=f"C{k}")
+    axis.set_xticks(np.arange(len(analyzers)), analyzers, rotation=45, ha="right", fontsize=7)
+
+
+def plot_loss_comparison(
+    aopc: pd.DataFrame, localization: pd.DataFrame, mae: pd.DataFrame, path: str
+) -> plt.Figure:
+    """Does the training loss change what can be explained? (the paper's section 4)
+
+    A column per backbone, a colour per loss. Top: MoRF AOPC per analyzer with
+    its bootstrap CI (`aopc` = aopc_stats.csv's MoRF rows; lower is better).
+    Middle: skull focus (localization.csv; 1 = chance). Bottom: each loss's
+    test MAE over all folds (mae_table.csv), beside the mean-HC baseline.
+    """
+    backbones = list(dict.fromkeys(aopc["backbone"]))
+    losses = list(dict.fromkeys(aopc["loss"]))
+    figure, axes = plt.subplots(
+        3, len(backbones), figsize=(max(6, 1.2 + 0.5 * aopc["analyzer"].nunique() * len(losses))
+                                    * len(backbones), 10), squeeze=False
+    )  # fmt: skip
+    for column, backbone in enumerate(backbones):
+        top, middle, bottom = axes[:, column]
+        _grouped_bars(top, aopc[aopc["backbone"] == backbone], "aopc", losses)
+        top.axhline(0, color="black", linewidth=0.5)
+        top.set(ylabel="MoRF AOPC (px, lower is better)", title=f"Reg-{backbone}: faithfulness")
+        _grouped_bars(middle, localization[localization["backbone"] == backbone], "skull_focus",
+                      losses)  # fmt: skip
+        middle.axhline(1, color="tab:red", linestyle="--", linewidth=1)
+        middle.set(ylabel="skull focus (1 = chance)", title=f"Reg-{backbone}: localization")
+        rows = mae[(mae["backbone"] == backbone) & (mae["fold"] == "all")]
+        rows = rows.set_index("loss").reindex(losses)
+        bottom.bar(losses, rows["mae_px"], yerr=np.nan_to_num(rows["sd_px"]), capsize=3,
+                   color=[f"C{k}" for k in range(len(losses))])  # fmt: skip
+        bottom.axhline(float(rows["baseline_mae_px"].mean()), color="tab:gray", linestyle="--",
+                       linewidth=1, label="mean-HC baseline")  # fmt: skip
+        bottom.set(ylabel="test MAE ± SD (px)", title=f"Reg-{backbone}: prediction error")
+        bottom.legend(fontsize=7)
+        top.legend(title="loss", fontsize=7)
+    figure.tight_layout()
+    save(figure, path)
     return figure

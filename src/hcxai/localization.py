@@ -29,7 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from hcxai.analyzers import backbone_analyzer_groups
+from hcxai.analyzers import model_analyzer_groups
 from hcxai.data import Dataset, load_dataset
 from hcxai.ellipse import Ellipse
 from hcxai.io import atomic_output, damaged_file, read_table
@@ -38,13 +38,20 @@ from hcxai.saliency_file import SaliencyFile, check_fits, read_saliency
 log = logging.getLogger(__name__)
 
 METRICS = ("skull_focus", "rank_accuracy", "positive_inside_head", "band_share")
-KEYS = ["backbone", "fold", "analyzer", "image_id"]
+KEYS = ["backbone", "loss", "fold", "analyzer", "image_id"]
 # A map without relevance scores NaN; the band is never empty.
 SCORES = {"skull_focus": "number_or_nan", "rank_accuracy": "number_or_nan"}
 SCORES |= {"positive_inside_head": "number_or_nan", "band_share": "number"}
-PER_IMAGE = {"backbone": "id", "fold": "int", "analyzer": "id", "image_id": "id", **SCORES}
+PER_IMAGE = {
+    "backbone": "id",
+    "loss": "id",
+    "fold": "int",
+    "analyzer": "id",
+    "image_id": "id",
+    **SCORES,
+}
 # results/localization.csv: fewer than two finite scores give NaN bounds.
-SUMMARY = {"backbone": "id", "analyzer": "id", "n_images": "int"} | {
+SUMMARY = {"backbone": "id", "loss": "id", "analyzer": "id", "n_images": "int"} | {
     f"{metric}_{part}": "number_or_nan"
     for metric in METRICS
     for part in ("mean", "ci_low", "ci_high")
@@ -228,7 +235,8 @@ def localization_table(
     labels: dict[str, str],
     paths: tuple[str, str] = ("saliency file", "dataset"),
 ) -> pd.DataFrame:
-    """One row per explained image: `labels` (backbone, fold, analyzer), image_id, METRICS."""
+    """One row per explained image: `labels` (backbone, loss, fold, analyzer), image_id,
+    METRICS."""
     rows = _check_inputs(maps, data, *paths)
     records = []
     for image_id, relevance, row in zip(maps.image_ids, maps.maps, rows, strict=True):
@@ -244,12 +252,15 @@ def write_localization(
     band_px: float,
     out_path: str,
     backbone: str,
+    loss: str,
     fold: str,
     analyzer: str,
 ) -> None:
-    """`results/localization/{backbone}/fold{fold}/{analyzer}.csv` from one saliency file."""
+    """`results/localization/{backbone}/{loss}/fold{fold}/{analyzer}.csv` from one saliency
+    file."""
     maps = read_saliency(saliency_path)
-    for key, expected in (("backbone", backbone), ("fold", fold), ("analyzer", analyzer)):
+    labels = {"backbone": backbone, "loss": loss, "fold": str(fold), "analyzer": analyzer}
+    for key, expected in labels.items():
         found = maps.attributes.get(key)
         if found is not None and str(found) != str(expected):
             raise damaged_file(
@@ -257,7 +268,6 @@ def write_localization(
                 f"was made for {key} {found!r}, but its path says {expected!r}",
                 "saliency",
             )
-    labels = {"backbone": backbone, "fold": str(fold), "analyzer": analyzer}
     table = localization_table(
         maps, load_dataset(dataset_path), band_px, labels, (saliency_path, dataset_path)
     )
@@ -272,17 +282,17 @@ def write_localization(
 def summarise(
     per_image: pd.DataFrame, confidence: float, n_resamples: int, seed: int
 ) -> pd.DataFrame:
-    """Per backbone x analyzer: n_images and each metric's mean with its bootstrap CI.
+    """Per model x analyzer: n_images and each metric's mean with its bootstrap CI.
 
     NaN scores (maps without relevance) are left out of a metric's mean and CI.
-    Rows: backbones in order of appearance, analyzers in the paper's order.
+    Rows: models in order of appearance, analyzers in the paper's order.
     """
     # Imported here: scipy.stats costs the per-image jobs half their start-up.
     from hcxai.stats import mean_ci
 
     rows = []
-    for backbone, analyzer, group in backbone_analyzer_groups(per_image):
-        row = {"backbone": backbone, "analyzer": analyzer, "n_images": len(group)}
+    for model, analyzer, group in model_analyzer_groups(per_image):
+        row = {**model, "analyzer": analyzer, "n_images": len(group)}
         for metric in METRICS:
             ci = mean_ci(group[metric].to_numpy(), confidence, n_resamples, seed)
             row[f"{metric}_mean"], row[f"{metric}_ci_low"] = ci.mean, ci.low
@@ -302,5 +312,5 @@ def write_summary(
     summary = summarise(per_image, confidence, n_resamples, seed)
     with atomic_output(out_path) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
-    shown = ["backbone", "analyzer", "n_images", "skull_focus_mean", "rank_accuracy_mean"]
+    shown = ["backbone", "loss", "analyzer", "n_images", "skull_focus_mean", "rank_accuracy_mean"]
     log.info("localization (skull focus: 1 = chance):\n%s", summary[shown].to_string(index=False))

@@ -28,8 +28,8 @@ from scipy.sparse.csgraph import laplacian
 
 log = logging.getLogger(__name__)
 
-# results/meta/{backbone}/{analyzer}.csv
-META_TABLE = {"backbone": "id", "analyzer": "id", "fold": "int", "image_id": "id"}
+# results/meta/{backbone}/{loss}/{analyzer}.csv
+META_TABLE = {"backbone": "id", "loss": "id", "analyzer": "id", "fold": "int", "image_id": "id"}
 META_TABLE |= {"cluster": "int", "tsne_x": "number", "tsne_y": "number", "abs_error_px": "number"}
 
 
@@ -127,7 +127,7 @@ def cluster_means(maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def spray_table(
     saliency_paths: list[str], block: int, neighbours: int, max_clusters: int, seed: int
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """SpRAy over one backbone x analyzer's saliency files (all folds).
+    """SpRAy over one model (backbone x loss) x analyzer's saliency files (all folds).
 
     Returns the per-image table (fold, image, cluster, t-SNE coordinates,
     absolute HC error), the maps and their cluster labels.
@@ -140,6 +140,7 @@ def spray_table(
     table = pd.DataFrame(
         {
             "backbone": files[0].attributes["backbone"],
+            "loss": files[0].attributes["loss"],
             "analyzer": files[0].attributes["analyzer"],
             "fold": np.concatenate(
                 [np.full(len(f.image_ids), int(f.attributes["fold"])) for f in files]
@@ -157,7 +158,7 @@ def spray_table(
 def write_meta_explanation(
     saliency_paths: list[str], table_path: str, figure_path: str, settings: dict
 ) -> None:
-    """`results/meta/{backbone}/{analyzer}.csv` and its figure."""
+    """`results/meta/{backbone}/{loss}/{analyzer}.csv` and its figure."""
     from hcxai.figures import plot_meta_explanation, save
     from hcxai.io import atomic_output
 
@@ -167,8 +168,9 @@ def write_meta_explanation(
     save(plot_meta_explanation(table, cluster_means(maps, labels)), figure_path)
     summary = cluster_summary(table)
     log.info(
-        "%s %s: %d images in %d cluster(s); sizes %s, mean |error| %s px",
+        "%s/%s %s: %d images in %d cluster(s); sizes %s, mean |error| %s px",
         table["backbone"].iloc[0],
+        table["loss"].iloc[0],
         table["analyzer"].iloc[0],
         len(table),
         len(summary),
@@ -186,7 +188,7 @@ def write_meta_explanations(
 
 
 def write_meta_summary(table_paths: list[str], out_path: str) -> None:
-    """`results/meta.csv`: per backbone x analyzer x cluster, its size and mean error."""
+    """`results/meta.csv`: per model x analyzer x cluster, its size and mean error."""
     from hcxai.io import atomic_output, read_table
 
     rows = []
@@ -194,8 +196,8 @@ def write_meta_summary(table_paths: list[str], out_path: str) -> None:
         table = read_table(path, META_TABLE, rule="meta_explanation", unique=["image_id"])
         summary = cluster_summary(table)
         summary.insert(0, "n_clusters", len(summary))
-        summary.insert(0, "analyzer", table["analyzer"].iloc[0])
-        summary.insert(0, "backbone", table["backbone"].iloc[0])
+        for key in ("analyzer", "loss", "backbone"):
+            summary.insert(0, key, table[key].iloc[0])
         rows.append(summary)
     with atomic_output(out_path) as tmp:
         pd.concat(rows, ignore_index=True).to_csv(tmp, index=False, float_format="%.6g")

@@ -28,6 +28,27 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import tensorflow as tf
 
+# A trained model's identity in every table: its architecture and its training loss
+# (the paper's open question, section 4: how the loss changes what can be explained).
+MODEL_KEYS = ["backbone", "loss"]
+
+
+def models_of(table: Any) -> list[dict[str, str]]:
+    """Each model (backbone x loss) of a DataFrame with MODEL_KEYS columns, as they come."""
+    keys = dict.fromkeys(table[MODEL_KEYS].itertuples(index=False, name=None))
+    return [dict(zip(MODEL_KEYS, key, strict=True)) for key in keys]
+
+
+def of_model(table: Any, model: dict[str, str]) -> Any:
+    """The rows of `table` that belong to `model`."""
+    return table[(table[MODEL_KEYS] == [model[k] for k in MODEL_KEYS]).all(axis=1)]
+
+
+def model_label(model: dict[str, str]) -> str:
+    """A model's name in messages and figures, as its path level: `vgg16/mae`."""
+    return f"{model['backbone']}/{model['loss']}"
+
+
 MIN_IMAGE_SIZE = 32
 # Inference batch (validation, predictions, perturbation): one size everywhere,
 # so the training stage and the perturbation stage predict the same numbers.

@@ -33,7 +33,7 @@ from hcxai.splits import fold_ids, read_splits
 log = logging.getLogger(__name__)
 
 ORDERS = ("morf", "lerf", "random")
-# A perturbation curve row; shard files add the job's backbone, fold (and analyzer).
+# A perturbation curve row; shard files add the job's model (backbone, loss), fold (and analyzer).
 CURVE_TABLE = {
     "image_id": "id",
     "order": ORDERS,
@@ -41,8 +41,8 @@ CURVE_TABLE = {
     "step": "int",
     "error_px": "number",
 }
-SHARD_TABLE = {"backbone": "id", "fold": "int", "analyzer": "id", **CURVE_TABLE}
-RANDOM_ORDER_TABLE = {"backbone": "id", "fold": "int", **CURVE_TABLE}
+SHARD_TABLE = {"backbone": "id", "loss": "id", "fold": "int", "analyzer": "id", **CURVE_TABLE}
+RANDOM_ORDER_TABLE = {"backbone": "id", "loss": "id", "fold": "int", **CURVE_TABLE}
 CURVE_COLUMNS, SHARD_COLUMNS = list(CURVE_TABLE), list(SHARD_TABLE)
 RANDOM_ORDER_COLUMNS = list(RANDOM_ORDER_TABLE)
 
@@ -307,6 +307,7 @@ def run_random_order_shard(
     splits_path: str,
     out_path: str,
     backbone: str,
+    loss: str,
     fold: int,
     shard: int,
     images_per_job: int,
@@ -325,10 +326,12 @@ def run_random_order_shard(
     ids = shard_image_ids(test_ids, shard, images_per_job)
     x, true = _load_inputs(model_path, dataset_path, data, ids, settings)
     random_only = replace(settings, orders=("random",))
-    label = f"{backbone} random order fold {fold} shard {shard}"
+    label = f"{backbone} {loss} random order fold {fold} shard {shard}"
     curves = _model_curves(model_path, x, true, None, ids, random_only, threads, label)
     with atomic_output(out_path) as tmp:
-        curves.assign(backbone=backbone, fold=fold)[RANDOM_ORDER_COLUMNS].to_csv(tmp, index=False)
+        curves.assign(backbone=backbone, loss=loss, fold=fold)[RANDOM_ORDER_COLUMNS].to_csv(
+            tmp, index=False
+        )
 
 
 def read_random_order(path: str, ids: list[str], settings: Settings, shard: str) -> pd.DataFrame:
@@ -376,6 +379,7 @@ def run_shard(
     dataset_path: str,
     out_path: str,
     backbone: str,
+    loss: str,
     fold: int,
     analyzer: str,
     shard: int,
@@ -399,10 +403,10 @@ def run_shard(
         shard_name = f"shard {shard} of {saliency_path}"
         baseline = read_random_order(random_order_path, ids, settings, shard_name)
     own = replace(settings, orders=tuple(o for o in settings.orders if o != "random"))
-    label = f"{backbone} {analyzer} fold {fold} shard {shard}"
+    label = f"{backbone} {loss} {analyzer} fold {fold} shard {shard}"
     shard_rows = _model_curves(model_path, x, true, maps, ids, own, threads, label)
     if baseline is not None:
         shard_rows = pd.concat([shard_rows, baseline[CURVE_COLUMNS]], ignore_index=True)
-    shard_rows = shard_rows.assign(backbone=backbone, fold=fold, analyzer=analyzer)
+    shard_rows = shard_rows.assign(backbone=backbone, loss=loss, fold=fold, analyzer=analyzer)
     with atomic_output(out_path) as tmp:
         shard_rows[SHARD_COLUMNS].to_csv(tmp, index=False)

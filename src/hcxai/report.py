@@ -7,7 +7,6 @@ Drawing lives in `hcxai.figures` only; this module only gathers its data
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from hcxai.figures import (
     plot_critical_difference,
     plot_hc_agreement,
     plot_localization,
+    plot_loss_comparison,
     plot_perturbation_curves,
     plot_perturbation_process,
     plot_saliency_comparison,
@@ -27,6 +27,7 @@ from hcxai.figures import (
 )
 from hcxai.io import damaged_file, read_table
 from hcxai.localization import SUMMARY as LOCALIZATION
+from hcxai.models import MODEL_KEYS, model_label
 from hcxai.perturbation import (
     Settings,
     perturbation_steps,
@@ -41,10 +42,18 @@ from hcxai.stats import PAIRWISE_TABLE, STATS_TABLE
 
 log = logging.getLogger(__name__)
 
-SALIENCY_PATH = re.compile(
-    r"saliency/(?P<backbone>[^/]+)/fold(?P<fold>\d+)/(?P<analyzer>[^/]+)\.h5$"
-)
 BEST_WORST_ANALYZER = "input_x_gradient"  # the paper's Fig. 5
+
+
+def with_model(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` (with MODEL_KEYS columns) plus the figures' `model` column: each row's label."""
+    keys = table[MODEL_KEYS].itertuples(index=False, name=None)
+    return table.assign(model=[model_label(dict(zip(MODEL_KEYS, k, strict=True))) for k in keys])
+
+
+def _model_of(attributes: dict) -> str:
+    """The model label of a maps file's attributes."""
+    return model_label({key: str(attributes[key]) for key in MODEL_KEYS})
 
 
 def _saliency_of(path: str, data: Dataset, dataset_path: str) -> SaliencyFile:
@@ -64,21 +73,21 @@ def write_saliency_figures(
     """Fig. 2 (fold 0's first test images, every analyzer) and Fig. 5 (best/worst, all folds)."""
     data = load_dataset(dataset_path)
     images = dict(zip(data.image_id, data.images, strict=True))
-    parsed = [(SALIENCY_PATH.search(f).groupdict(), f) for f in map_files]
+    files = [_saliency_of(f, data, dataset_path) for f in map_files]
     fold0 = {
-        (p["backbone"], p["analyzer"]): _saliency_of(f, data, dataset_path)
-        for p, f in parsed
-        if p["fold"] == "0"
+        (_model_of(f.attributes), f.attributes["analyzer"]): f
+        for f in files
+        if int(f.attributes["fold"]) == 0
     }
     first = next(iter(fold0.values()))
     plot_saliency_comparison(fold0, images, first.image_ids[:images_in_comparison], comparison_path)
-    analyzers = [p["analyzer"] for p, _ in parsed]
+    analyzers = [f.attributes["analyzer"] for f in files]
     analyzer = BEST_WORST_ANALYZER if BEST_WORST_ANALYZER in analyzers else analyzers[0]
-    by_backbone: dict[str, list] = {}
-    for p, f in parsed:
-        if p["analyzer"] == analyzer:
-            by_backbone.setdefault(p["backbone"], []).append(_saliency_of(f, data, dataset_path))
-    plot_best_worst(by_backbone, images, analyzer, best_worst_path)
+    by_model: dict[str, list] = {}
+    for f in files:
+        if f.attributes["analyzer"] == analyzer:
+            by_model.setdefault(_model_of(f.attributes), []).append(f)
+    plot_best_worst(by_model, images, analyzer, best_worst_path)
     log.info("saliency figures: %s, %s", comparison_path, best_worst_path)
 
 
@@ -113,7 +122,7 @@ def write_process_figure(
         steps[..., 0],
         perturbed,
         errors,
-        f"MoRF perturbation of {image_id} ranked by {analyzer} (Reg-{maps.attributes['backbone']})",
+        f"MoRF perturbation of {image_id} ranked by {analyzer} (Reg-{_model_of(maps.attributes)})",
         out_path,
     )
 
@@ -121,10 +130,13 @@ def write_process_figure(
 def write_hc_agreement_figure(
     prediction_files: list[str], metrics_files: list[str], table_path: str, out_path: str
 ) -> None:
-    """Predicted vs true HC and Bland-Altman per backbone, from the test predictions."""
+    """Predicted vs true HC and Bland-Altman per model, from the test predictions."""
     predictions, _ = read_predictions(prediction_files, metrics_files)
-    table = read_table(table_path, MAE_TABLE, rule="mae_table", unique=["backbone", "fold"])
-    lacking = set(predictions["backbone"]) - set(table.loc[table["fold"] == "all", "backbone"])
+    predictions = with_model(predictions)
+    table = with_model(
+        read_table(table_path, MAE_TABLE, rule="mae_table", unique=[*MODEL_KEYS, "fold"])
+    )
+    lacking = set(predictions["model"]) - set(table.loc[table["fold"] == "all", "model"])
     if lacking:
         raise damaged_file(table_path, f"lacks the 'all' row of {sorted(lacking)}", "mae_table")
     plot_hc_agreement(predictions[predictions["role"] == "test"], table, out_path)
@@ -136,38 +148,40 @@ def write_perturbation_curves_figure(curves_path: str, out_path: str) -> None:
         curves_path,
         CURVES_TABLE,
         rule="aopc_summary",
-        unique=["backbone", "analyzer", "order", "step"],
+        unique=[*MODEL_KEYS, "analyzer", "order", "step"],
     )
-    plot_perturbation_curves(curves, out_path)
+    plot_perturbation_curves(with_model(curves), out_path)
 
 
 def write_localization_figure(summary_path: str, out_path: str) -> None:
-    """Skull focus and rank accuracy per backbone x analyzer from results/localization.csv."""
+    """Skull focus and rank accuracy per model x analyzer from results/localization.csv."""
     summary = read_table(
-        summary_path, LOCALIZATION, rule="localization_summary", unique=["backbone", "analyzer"]
+        summary_path, LOCALIZATION, rule="localization_summary", unique=[*MODEL_KEYS, "analyzer"]
     )
-    plot_localization(summary, out_path)
+    plot_localization(with_model(summary), out_path)
 
 
 def write_critical_difference_figure(
     stats_path: str, pairwise_path: str, alpha: float, out_path: str
 ) -> None:
-    """Critical-difference diagram per backbone: the Friedman mean ranks of aopc_stats.csv
+    """Critical-difference diagram per model: the Friedman mean ranks of aopc_stats.csv
     and the Holm-adjusted Wilcoxon p-values of aopc_pairwise.csv, both on the tested order.
     """
     pairs = read_table(pairwise_path, PAIRWISE_TABLE, rule="aopc_statistics", allow_empty=True)
+    pairs = with_model(pairs)
     stats = read_table(
-        stats_path, STATS_TABLE, rule="aopc_statistics", unique=["backbone", "analyzer", "order"]
+        stats_path, STATS_TABLE, rule="aopc_statistics", unique=[*MODEL_KEYS, "analyzer", "order"]
     )
+    stats = with_model(stats)
     order = str(pairs["order"].iloc[0]) if len(pairs) else "morf"
     ranks, p_values = {}, {}
-    for backbone, rows in stats[stats["order"] == order].groupby("backbone", sort=False):
+    for model, rows in stats[stats["order"] == order].groupby("model", sort=False):
         rank = rows.set_index("analyzer")["friedman_mean_rank"]
         matrix = pd.DataFrame(1.0, index=rank.index, columns=rank.index)
-        for pair in pairs[pairs["backbone"] == backbone].itertuples():
+        for pair in pairs[pairs["model"] == model].itertuples():
             matrix.loc[pair.analyzer_a, pair.analyzer_b] = pair.p_holm
             matrix.loc[pair.analyzer_b, pair.analyzer_a] = pair.p_holm
-        ranks[backbone], p_values[backbone] = rank, matrix
+        ranks[model], p_values[model] = rank, matrix
     label = {"morf": "MoRF", "lerf": "LeRF"}.get(order, order)
     test = f"a Wilcoxon signed-rank test of the {label} AOPCs, Holm-adjusted"
     plot_critical_difference(ranks, p_values, alpha, test, out_path)
@@ -194,9 +208,35 @@ def write_sanity_figure(
             raise damaged_file(
                 path, f"has image {image_id}, which {dataset_path} lacks", "sanity_maps"
             )
-        maps[(content.backbone, content.analyzer)] = content.maps[:, 0]
-        images.setdefault(content.backbone, data.images[data.index_of([image_id])][0])
-    keys = ["backbone", "analyzer", "stage"]
+        model = _model_of(content.attributes)
+        maps[(model, content.analyzer)] = content.maps[:, 0]
+        images.setdefault(model, data.images[data.index_of([image_id])][0])
+    keys = [*MODEL_KEYS, "analyzer", "stage"]
     summary = read_table(summary_path, SUMMARY_TABLE, rule="sanity_summary", unique=keys)
-    plot_sanity(maps, images, summary, METRIC_LABELS, SIMILAR, out_path)
-    log.info("sanity figure: %s (%d backbone x analyzer pairs)", out_path, len(maps))
+    plot_sanity(maps, images, with_model(summary), METRIC_LABELS, SIMILAR, out_path)
+    log.info("sanity figure: %s (%d model x analyzer pairs)", out_path, len(maps))
+
+
+def write_loss_comparison_figure(
+    stats_path: str, localization_path: str, mae_path: str, out_path: str
+) -> None:
+    """AOPC, skull focus and MAE per backbone and loss, from the three summary tables."""
+    stats = read_table(
+        stats_path, STATS_TABLE, rule="aopc_statistics", unique=[*MODEL_KEYS, "analyzer", "order"]
+    )
+    morf = stats[stats["order"] == "morf"]
+    if morf.empty:
+        raise damaged_file(
+            stats_path, "has no MoRF rows; add morf to perturbation.orders", "aopc_statistics"
+        )
+    localization = read_table(
+        localization_path,
+        LOCALIZATION,
+        rule="localization_summary",
+        unique=[*MODEL_KEYS, "analyzer"],
+    )
+    mae = read_table(mae_path, MAE_TABLE, rule="mae_table", unique=[*MODEL_KEYS, "fold"])
+    plot_loss_comparison(morf, localization, mae, out_path)
+    log.info(
+        "loss comparison: %s (%d backbone x loss models)", out_path, len(mae[mae["fold"] == "all"])
+    )

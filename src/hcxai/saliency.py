@@ -32,7 +32,12 @@ def training_predictions(predictions_path: str, ids: list[str]) -> np.ndarray:
 
 
 def file_attributes(
-    spec: AnalyzerSpec, explainer: Explainer, model_path: str, backbone: str, fold: int
+    spec: AnalyzerSpec,
+    explainer: Explainer,
+    model_path: str,
+    backbone: str,
+    loss: str,
+    fold: int,
 ) -> dict[str, Any]:
     """What a saliency file says about how it was made."""
     recorded = dict(spec.params)
@@ -43,6 +48,7 @@ def file_attributes(
         "innvestigate_method": spec.method,
         "params": json.dumps(recorded, sort_keys=True),
         "backbone": backbone,
+        "loss": loss,
         "fold": fold,
         "model_sha256": sha256(model_path),
         "model_path": str(model_path),
@@ -64,13 +70,15 @@ def compute_saliency(
     analyzer: str,
     params: dict[str, Any],
     backbone: str,
+    loss: str,
     fold: int,
     memory_budget_mb: int,
     max_images: int | None = None,
     graph_optimization: bool = True,
     threads: int = 1,
 ) -> None:
-    """Write `results/saliency/{backbone}/fold{fold}/{analyzer}.h5` for the fold's test images.
+    """Write `results/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.h5` for the fold's test
+    images.
 
     `max_images` keeps the first n test images of the fold (a CPU budget; None = all).
     The predicted HC stored beside the maps is the training stage's
@@ -90,7 +98,15 @@ def compute_saliency(
         if explainer.model is not None
         else "a seeded map, no model"
     )
-    log.info("%s on %s fold %d: %d test images; %s", analyzer, backbone, fold, len(ids), built)
+    log.info(
+        "%s on %s (%s loss) fold %d: %d test images; %s",
+        analyzer,
+        backbone,
+        loss,
+        fold,
+        len(ids),
+        built,
+    )
     start = time.perf_counter()
     maps = explainer.explain(images, ids)
     seconds = time.perf_counter() - start
@@ -102,6 +118,6 @@ def compute_saliency(
         image_ids=ids,
         hc_true_px=data.hc_px[index],
         hc_pred_px=training_predictions(predictions_path, ids),
-        attributes=file_attributes(spec, explainer, model_path, backbone, fold),
+        attributes=file_attributes(spec, explainer, model_path, backbone, loss, fold),
     )
     write_saliency(out_path, content)

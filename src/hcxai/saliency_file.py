@@ -1,4 +1,4 @@
-"""The saliency cache contract: `results/saliency/{backbone}/fold{fold}/{analyzer}.h5`.
+"""The saliency cache contract: `results/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.h5`.
 
 Datasets `maps` (N x s x s float32, relevance summed over the 3 channels),
 `image_ids`, `hc_true_px`, `hc_pred_px`; attributes name the analyzer, its

@@ -251,6 +251,7 @@ def compute_sanity_maps(
     analyzer: str,
     params: dict[str, Any],
     backbone: str,
+    loss: str,
     fold: int,
     n_images: int,
     stages: int,
@@ -259,7 +260,7 @@ def compute_sanity_maps(
     graph_optimization: bool = False,
     threads: int = 1,
 ) -> None:
-    """Write `results/sanity/{backbone}/{analyzer}.h5`: the maps of every stage."""
+    """Write `results/sanity/{backbone}/{loss}/{analyzer}.h5`: the maps of every stage."""
     spec = resolve(analyzer, params)
     data = load_dataset(dataset_path)
     check_image_size(model_path, dataset_path, data.images.shape[-1])
@@ -272,10 +273,16 @@ def compute_sanity_maps(
     )
     if explainer.model is None:  # `random`: the same seeded maps whatever the weights
         maps = np.stack([explainer.explain(images, ids)] * (stages + 1))
-        log.info("%s on %s: a seeded map, no model; %d stages", analyzer, backbone, stages)
+        log.info(
+            "%s on %s (%s loss): a seeded map, no model; %d stages",
+            analyzer,
+            backbone,
+            loss,
+            stages,
+        )
     else:
         maps = _stage_maps(explainer, images, ids, layers, groups, seed, model_path)
-    attributes = file_attributes(spec, explainer, model_path, backbone, fold) | {
+    attributes = file_attributes(spec, explainer, model_path, backbone, loss, fold) | {
         "seed": seed,
         "layers": [name for _, name in layers],
         "reinitialisation": "each layer's Keras initialisers seeded seed + layer index; zero "

@@ -1,9 +1,10 @@
-"""The sanity-check maps contract: `results/sanity/{backbone}/{analyzer}.h5` (h5py only).
+"""The sanity-check maps contract: `results/sanity/{backbone}/{loss}/{analyzer}.h5`
+(h5py only).
 
 Datasets `maps` ((S + 1) x N x s x s float32: stage 0 is the trained network,
 stage k the network whose output-side groups 1..k of weighted layers were
 re-initialised) and `image_ids`. Attributes: `analyzer`, `params` (JSON),
-`backbone`, `fold`, `seed`, `model_sha256`, `stages` (JSON: for every stage the
+`backbone`, `loss`, `fold`, `seed`, `model_sha256`, `stages` (JSON: for every stage the
 names of the layers with re-initialised weights, cumulative, [] for stage 0),
 `layers` (JSON: every layer with weights, input first). Written by the
 TensorFlow side (`hcxai.sanity`), read by the workflow side
@@ -36,12 +37,12 @@ RULE = "sanity_maps"  # the rule that writes these files
 
 @dataclass(frozen=True)
 class SanityMaps:
-    """One backbone x analyzer's maps at every randomisation stage."""
+    """One model (backbone x loss) x analyzer's maps at every randomisation stage."""
 
     maps: np.ndarray  # (S + 1, N, s, s)
     image_ids: list[str]
     stages: list[list[str]]  # re-initialised layers per stage (cumulative), [] for stage 0
-    attributes: dict[str, Any]  # analyzer, params, backbone, fold, seed, model_sha256, layers
+    attributes: dict[str, Any]  # analyzer, params, backbone, loss, fold, seed, ...
 
     @property
     def analyzer(self) -> str:
@@ -50,6 +51,10 @@ class SanityMaps:
     @property
     def backbone(self) -> str:
         return str(self.attributes["backbone"])
+
+    @property
+    def loss(self) -> str:
+        return str(self.attributes["loss"])
 
 
 def write_sanity_maps(path: str | Path, content: SanityMaps) -> None:
@@ -106,6 +111,11 @@ def read_sanity_maps(path: str | Path) -> SanityMaps:
 
 def _read(h5: h5py.File, path: str | Path) -> tuple[np.ndarray, list[str], dict[str, Any]]:
     require_contents(
-        h5, path, "a sanity-check maps file", RULE, DATASETS, ("stages", "analyzer", "backbone")
+        h5,
+        path,
+        "a sanity-check maps file",
+        RULE,
+        DATASETS,
+        ("stages", "analyzer", "backbone", "loss"),
     )
     return h5["maps"][:], read_ids(h5, "image_ids", path, RULE), dict(h5.attrs)

@@ -36,6 +36,7 @@ from scipy import stats as scipy_stats
 from skimage.metrics import structural_similarity
 
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
+from hcxai.models import MODEL_KEYS
 from hcxai.sanity_file import SanityMaps, read_sanity_maps
 from hcxai.stats import mean_ci
 
@@ -103,6 +104,7 @@ def stage_table(content: SanityMaps, statistics: Mapping[str, Any]) -> pd.DataFr
         reinitialised = content.stages[stage]
         row: dict[str, Any] = {
             "backbone": content.backbone,
+            "loss": content.loss,
             "analyzer": content.analyzer,
             "stage": stage,
             "layers_reinitialised": len(reinitialised),
@@ -131,9 +133,10 @@ def stage_table(content: SanityMaps, statistics: Mapping[str, Any]) -> pd.DataFr
 
 
 VERDICTS = ("passes", "fails", "undetermined")
-# results/sanity/{backbone}/{analyzer}.csv (`stage_table`): constant maps give NaN means.
+# results/sanity/{backbone}/{loss}/{analyzer}.csv (`stage_table`): constant maps give NaN means.
 PAIR_TABLE = {
     "backbone": "id",
+    "loss": "id",
     "analyzer": "id",
     "stage": "int",
     "layers_reinitialised": "int",
@@ -153,7 +156,7 @@ SUMMARY_TABLE = PAIR_TABLE | {"verdict": VERDICTS, "fails_check": "bool"}  # res
 
 
 def verdict(table: pd.DataFrame) -> str:
-    """One backbone x analyzer's result: its fully randomised stage against the trained maps."""
+    """One model x analyzer's result: its fully randomised stage against the trained maps."""
     last = table.loc[table["stage"].idxmax()]
     if last["spearman_abs_n"] == 0:
         return "undetermined"
@@ -166,17 +169,19 @@ def fails_check(table: pd.DataFrame) -> bool:
 
 
 def write_pair(maps_path: str | Path, out_path: str | Path, statistics: Mapping[str, Any]) -> None:
-    """`results/sanity/{backbone}/{analyzer}.csv` from its maps file."""
+    """`results/sanity/{backbone}/{loss}/{analyzer}.csv` from its maps file."""
     content = read_sanity_maps(maps_path)
     table = stage_table(content, statistics)
     with atomic_output(out_path) as tmp:
         table.to_csv(tmp, index=False)
     last = table.iloc[-1]
     log.info(
-        "%s on %s: fully randomised (%d/%d layers) Spearman |map| %.3f [%.3f, %.3f] over %d "
+        "%s on %s (%s loss): fully randomised (%d/%d layers) Spearman |map| %.3f [%.3f, %.3f] "
+        "over %d "
         "images (%d constant maps): %s",
         content.analyzer,
         content.backbone,
+        content.loss,
         last["layers_reinitialised"],
         last["layers_total"],
         last["spearman_abs_mean"],
@@ -191,7 +196,7 @@ def write_pair(maps_path: str | Path, out_path: str | Path, statistics: Mapping[
 def read_pair_table(path: str | Path) -> pd.DataFrame:
     """One pair's stage table (rule sanity_similarity): stages 0..S, each once, one pair."""
     table = read_table(path, PAIR_TABLE, rule="sanity_similarity", unique=["stage"])
-    pairs = table[["backbone", "analyzer"]].drop_duplicates()
+    pairs = table[[*MODEL_KEYS, "analyzer"]].drop_duplicates()
     if len(pairs) > 1 or sorted(table["stage"]) != list(range(len(table))):
         raise damaged_file(
             path,
@@ -214,21 +219,24 @@ def write_summary(pair_files: Sequence[str | Path], out_path: str | Path) -> Non
     summary = pd.concat(tables, ignore_index=True)
     with atomic_output(out_path) as tmp:
         summary.to_csv(tmp, index=False)
-    verdicts = summary[["backbone", "analyzer", "verdict"]].drop_duplicates()
-    for backbone, analyzer, found in verdicts.itertuples(index=False):
+    verdicts = summary[[*MODEL_KEYS, "analyzer", "verdict"]].drop_duplicates()
+    for backbone, loss, analyzer, found in verdicts.itertuples(index=False):
         if found == "fails":
             log.warning(
-                "%s on %s fails the model-randomisation check: its maps of the fully "
+                "%s on %s (%s loss) fails the model-randomisation check: its maps of the fully "
                 "randomised network still resemble the trained network's (Spearman |map| "
                 ">= %.2f)",
                 analyzer,
                 backbone,
+                loss,
                 SIMILAR,
             )
         elif found == "undetermined":
             log.warning(
-                "%s on %s: every map of the fully randomised network is constant; the check "
+                "%s on %s (%s loss): every map of the fully randomised network is constant; the "
+                "check "
                 "cannot rank them",
                 analyzer,
                 backbone,
+                loss,
             )

@@ -1,6 +1,6 @@
 """One scorecard: every view of an analyzer side by side, with pass/fail flags.
 
-Per backbone x analyzer (`results/scorecard.csv`):
+Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
 
 * faithfulness: MoRF AOPC with its CI, the paired difference to the random
   order with its CI, and `beats_random` when that CI lies wholly below 0
@@ -12,7 +12,7 @@ Per backbone x analyzer (`results/scorecard.csv`):
   every randomised map is constant) and `survives_randomisation` for a pass
   (hcxai.sanity_metrics).
 
-`results/ranking_agreement.csv`: per backbone, Kendall's tau (scipy.stats)
+`results/ranking_agreement.csv`: per model, Kendall's tau (scipy.stats)
 between the analyzers ranked by AOPC (lower better) and by skull focus (higher
 better): do the two views agree on which method to trust? pandas/scipy only.
 """
@@ -28,15 +28,16 @@ from scipy import stats as scipy_stats
 from hcxai.analyzers import PAPER_ORDER
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.localization import SUMMARY as LOCALIZATION
+from hcxai.models import MODEL_KEYS, models_of, of_model
 from hcxai.stats import STATS_TABLE
 
 log = logging.getLogger(__name__)
 
-KEYS = ["backbone", "analyzer"]
+KEYS = [*MODEL_KEYS, "analyzer"]
 
 
 def _faithfulness(aopc_stats: pd.DataFrame) -> pd.DataFrame:
-    """MoRF AOPC, its difference to the random order, and MoRF - LeRF, per backbone x analyzer."""
+    """MoRF AOPC, its difference to the random order, and MoRF - LeRF, per model x analyzer."""
     by_order = aopc_stats.set_index([*KEYS, "order"])
     if "morf" not in by_order.index.get_level_values("order"):
         raise InputError("aopc_stats.csv has no MoRF rows; add morf to perturbation.orders")
@@ -69,7 +70,7 @@ def _localization(localization: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
-    """The fully randomised stage of each backbone x analyzer."""
+    """The fully randomised stage of each model x analyzer."""
     sanity = sanity.reset_index(drop=True)  # idxmax labels must be unique
     last = sanity.loc[sanity.groupby(KEYS)["stage"].idxmax()].set_index(KEYS)
     return pd.DataFrame(
@@ -87,21 +88,20 @@ def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
 def scorecard(
     aopc_stats: pd.DataFrame, localization: pd.DataFrame, sanity: pd.DataFrame
 ) -> pd.DataFrame:
-    """The three views joined per backbone x analyzer, analyzers in the paper's order."""
+    """The three views joined per model x analyzer: models as in aopc_stats.csv, analyzers
+    in the paper's order."""
     card = _faithfulness(aopc_stats).join(_localization(localization)).join(_sanity(sanity))
     card = card.reset_index()
-    order = {name: i for i, name in enumerate(PAPER_ORDER)}
-    backbones = list(dict.fromkeys(aopc_stats["backbone"]))
-    return card.sort_values(
-        ["backbone", "analyzer"],
-        key=lambda c: c.map(backbones.index) if c.name == "backbone" else c.map(order),
-    ).reset_index(drop=True)
+    first_seen = {key: list(dict.fromkeys(aopc_stats[key])) for key in MODEL_KEYS}
+    first_seen["analyzer"] = PAPER_ORDER
+    return card.sort_values(KEYS, key=lambda c: c.map(first_seen[c.name].index), ignore_index=True)
 
 
 def ranking_agreement(card: pd.DataFrame) -> pd.DataFrame:
-    """Per backbone: Kendall's tau of the AOPC ranking (lower better) and the skull-focus one."""
+    """Per model: Kendall's tau of the AOPC ranking (lower better) and the skull-focus one."""
     rows = []
-    for backbone, group in card.groupby("backbone", sort=False):
+    for model in models_of(card):
+        group = of_model(card, model)
         both = group.dropna(subset=["aopc_morf", "skull_focus"])
         # tau of AOPC with -skull focus: +1 when the best by AOPC is the most focused.
         tau, p = (
@@ -109,27 +109,27 @@ def ranking_agreement(card: pd.DataFrame) -> pd.DataFrame:
             if len(both) >= 3
             else (np.nan, np.nan)
         )
-        rows.append({"backbone": backbone, "n_analyzers": len(both), "kendall_tau": tau, "p": p})
+        rows.append({**model, "n_analyzers": len(both), "kendall_tau": tau, "p": p})
     return pd.DataFrame(rows)
 
 
 def read_summaries(stats_path: str, localization_path: str, sanity_path: str) -> list[pd.DataFrame]:
-    """aopc_stats.csv, localization.csv and sanity.csv, checked: the same backbone x analyzer
+    """aopc_stats.csv, localization.csv and sanity.csv, checked: the same model x analyzer
     pairs in all three (else a join would hide a gap as NaN)."""
     from hcxai.sanity_metrics import SUMMARY_TABLE  # scikit-image: only here
 
     stats = read_table(stats_path, STATS_TABLE, rule="aopc_statistics", unique=[*KEYS, "order"])
-    expected = set(zip(stats["backbone"], stats["analyzer"], strict=True))
+    expected = set(stats[KEYS].itertuples(index=False, name=None))
     frames = [stats]
     for path, columns, rule, unique in (
         (localization_path, LOCALIZATION, "localization_summary", KEYS),
         (sanity_path, SUMMARY_TABLE, "sanity_summary", [*KEYS, "stage"]),
     ):
         frame = read_table(path, columns, rule=rule, unique=unique)
-        found = set(zip(frame["backbone"], frame["analyzer"], strict=True))
+        found = set(frame[KEYS].itertuples(index=False, name=None))
         if found != expected:
             odd = sorted(found ^ expected)[:3]
-            what = f"covers other backbone x analyzer pairs than {stats_path} (e.g. {odd})"
+            what = f"covers other model x analyzer pairs than {stats_path} (e.g. {odd})"
             raise damaged_file(path, what, rule)
         frames.append(frame)
     return frames
@@ -144,6 +144,6 @@ def write_scorecard(
     for frame, path in ((card, card_path), (agreement, agreement_path)):
         with atomic_output(path) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
-    shown = ["backbone", "analyzer", "aopc_morf", "beats_random", "skull_focus"]
+    shown = [*KEYS, "aopc_morf", "beats_random", "skull_focus"]
     log.info("scorecard:\n%s", card[[*shown, "survives_randomisation"]].to_string(index=False))
     log.info("ranking agreement (Kendall's tau):\n%s", agreement.to_string(index=False))

@@ -3,7 +3,7 @@
 Every stage that summarises a per-image score over images (AOPC, skull focus,
 ...) reports its mean with `mean_ci`, so all intervals in hcxai mean the same.
 
-The analyzers of a backbone are scored on the same images, so they are compared
+The analyzers of a model (backbone x loss) are scored on the same images, so they are compared
 per image (Demšar 2006): Friedman's test and mean ranks over all of them,
 Wilcoxon signed-rank tests of every pair with Holm's adjustment, and each
 order's paired difference to the random order. Lower AOPC is better throughout.
@@ -21,6 +21,7 @@ from scipy import stats as scipy_stats
 
 from hcxai.aopc import PAIR_TABLE, read_pairs
 from hcxai.io import InputError, atomic_output
+from hcxai.models import MODEL_KEYS, model_label, models_of, of_model
 from hcxai.perturbation import ORDERS
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def mean_ci(values: np.ndarray, confidence: float, n_resamples: int, seed: int) 
     return Interval(len(values), float(values.mean()), float(interval.low), float(interval.high))
 
 
-# --- AOPC: the analyzers of a backbone compared on the same images ---------------------
+# --- AOPC: the analyzers of a model compared on the same images ---------------------
 
 PAIR_COLUMNS = list(PAIR_TABLE)
 IMAGE = ["fold", "image_id"]  # an image's identity: each image is tested in one fold
@@ -70,6 +71,7 @@ ZERO_PX = 1e-9
 # aopc_pairwise.csv; `better` is empty when no difference is significant.
 PAIRWISE_TABLE = {
     "backbone": "id",
+    "loss": "id",
     "order": ORDERS,
     "analyzer_a": "id",
     "analyzer_b": "id",
@@ -86,6 +88,7 @@ PAIRWISE_COLUMNS = list(PAIRWISE_TABLE)
 # aopc_stats.csv: fewer than two images, or the random order itself, give NaN bounds.
 STATS_TABLE = {
     "backbone": "id",
+    "loss": "id",
     "analyzer": "id",
     "order": ORDERS,
     "n_images": "int",
@@ -97,7 +100,7 @@ STATS_TABLE = {
     "aopc_minus_random_ci_low": "number_or_nan",
     "aopc_minus_random_ci_high": "number_or_nan",
 }
-DERIVED = ("p_holm", "better")  # computed over a backbone's pairs, after the tests
+DERIVED = ("p_holm", "better")  # computed over a model's pairs, after the tests
 
 
 def require_order(per_image: pd.DataFrame, order: str) -> None:
@@ -109,19 +112,20 @@ def require_order(per_image: pd.DataFrame, order: str) -> None:
         )
 
 
-def image_matrix(per_image: pd.DataFrame, backbone: str, order: str) -> pd.DataFrame:
-    """One backbone x order as images (rows) x analyzers (columns, in input order).
+def image_matrix(per_image: pd.DataFrame, model: dict[str, str], order: str) -> pd.DataFrame:
+    """One model x order as images (rows) x analyzers (columns, in input order).
 
     Paired statistics need every analyzer on the same images: a gap is an error, not a NaN.
     """
-    rows = per_image[(per_image["backbone"] == backbone) & (per_image["order"] == order)]
+    rows = of_model(per_image, model)
+    rows = rows[rows["order"] == order]
     matrix = rows.pivot(index=IMAGE, columns="analyzer", values="aopc")
     matrix = matrix[list(dict.fromkeys(rows["analyzer"]))]
     gaps = matrix.columns[matrix.isna().any()].tolist()
     if gaps:
         raise InputError(
-            f"{backbone}, order {order}: analyzers {gaps} lack the AOPC of images that other "
-            "analyzers have; rebuild every pair file of this backbone from the same run"
+            f"{model_label(model)}, order {order}: analyzers {gaps} lack the AOPC of images "
+            "that other analyzers have; rebuild every pair file of this model from the same run"
         )
     return matrix
 
@@ -138,17 +142,17 @@ def mean_ranks(matrix: pd.DataFrame) -> pd.Series:
 def aopc_stats(
     per_image: pd.DataFrame, *, confidence: float, n_resamples: int, seed: int
 ) -> pd.DataFrame:
-    """Per backbone x analyzer x order: the mean AOPC with its bootstrap CI over images,
-    the Friedman mean rank among the backbone's analyzers, and the mean paired difference
+    """Per model x analyzer x order: the mean AOPC with its bootstrap CI over images,
+    the Friedman mean rank among the model's analyzers, and the mean paired difference
     to the same images' random-order AOPC with its CI (NaN for the random order itself).
 
     A mean alone does not say whether it stands out of the between-image spread.
     """
     boot = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     rows = []
-    for backbone in dict.fromkeys(per_image["backbone"]):
-        orders = dict.fromkeys(per_image.loc[per_image["backbone"] == backbone, "order"])
-        matrices = {order: image_matrix(per_image, backbone, order) for order in orders}
+    for model in models_of(per_image):
+        orders = dict.fromkeys(of_model(per_image, model)["order"])
+        matrices = {order: image_matrix(per_image, model, order) for order in orders}
         baseline = matrices.get("random")
         for order, matrix in matrices.items():
             ranks = mean_ranks(matrix)
@@ -160,7 +164,7 @@ def aopc_stats(
                     versus = mean_ci(paired.to_numpy(), **boot)
                 rows.append(
                     {
-                        "backbone": backbone,
+                        **model,
                         "analyzer": analyzer,
                         "order": order,
                         "n_images": ci.n,
@@ -174,7 +178,7 @@ def aopc_stats(
                     }
                 )
     table = pd.DataFrame(rows)
-    first_seen = {c: list(dict.fromkeys(table[c])) for c in ("backbone", "analyzer", "order")}
+    first_seen = {c: list(dict.fromkeys(table[c])) for c in (*MODEL_KEYS, "analyzer", "order")}
     return table.sort_values(
         list(first_seen), key=lambda c: c.map(first_seen[c.name].index), ignore_index=True
     )
@@ -208,21 +212,21 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 def aopc_pairwise(per_image: pd.DataFrame, order: str = "morf", *, alpha: float) -> pd.DataFrame:
-    """Per backbone, every unordered analyzer pair (a, b) compared image by image.
+    """Per model, every unordered analyzer pair (a, b) compared image by image.
 
     `signed_rank_test` of a - b gives the statistic, p and the effect size (< 0: a better);
-    p_holm adjusts p over all pairs of the backbone; `better` is the analyzer with the
+    p_holm adjusts p over all pairs of the model; `better` is the analyzer with the
     lower mean AOPC when p_holm < alpha, else "".
     """
     require_order(per_image, order)
     rows = []
-    for backbone in dict.fromkeys(per_image["backbone"]):
-        matrix = image_matrix(per_image, backbone, order)
+    for model in models_of(per_image):
+        matrix = image_matrix(per_image, model, order)
         for a, b in itertools.combinations(matrix.columns, 2):
             statistic, p, effect = signed_rank_test(matrix[a].to_numpy(), matrix[b].to_numpy())
             rows.append(
                 {
-                    "backbone": backbone,
+                    **model,
                     "order": order,
                     "analyzer_a": a,
                     "analyzer_b": b,
@@ -235,7 +239,7 @@ def aopc_pairwise(per_image: pd.DataFrame, order: str = "morf", *, alpha: float)
                 }
             )
     table = pd.DataFrame(rows, columns=[c for c in PAIRWISE_COLUMNS if c not in DERIVED])
-    table["p_holm"] = table.groupby("backbone", sort=False)["p"].transform(holm)
+    table["p_holm"] = table.groupby(MODEL_KEYS, sort=False)["p"].transform(holm)
     a_lower = table["aopc_mean_a"] <= table["aopc_mean_b"]
     lower_mean = table["analyzer_a"].where(a_lower, table["analyzer_b"])
     table["better"] = lower_mean.where(table["p_holm"] < alpha, "")
@@ -243,22 +247,22 @@ def aopc_pairwise(per_image: pd.DataFrame, order: str = "morf", *, alpha: float)
 
 
 def friedman(per_image: pd.DataFrame, order: str = "morf") -> pd.DataFrame:
-    """Per backbone: Friedman's test that all analyzers rank alike on the same images.
+    """Per model: Friedman's test that all analyzers rank alike on the same images.
 
     The omnibus test the pairwise comparisons and the critical-difference diagram follow
     (Demšar 2006); it needs at least three analyzers (NaN otherwise).
     """
     require_order(per_image, order)
     rows = []
-    for backbone in dict.fromkeys(per_image["backbone"]):
-        matrix = image_matrix(per_image, backbone, order)
+    for model in models_of(per_image):
+        matrix = image_matrix(per_image, model, order)
         statistic = p = np.nan
         if matrix.shape[1] >= 3:
             result = scipy_stats.friedmanchisquare(*matrix.to_numpy().T)
             statistic, p = float(result.statistic), float(result.pvalue)
         rows.append(
             {
-                "backbone": backbone,
+                **model,
                 "order": order,
                 "n_images": matrix.shape[0],
                 "n_analyzers": matrix.shape[1],
@@ -297,5 +301,5 @@ def write_statistics(
         len(found),
         len(pairs),
         alpha,
-        found[["backbone", "better", "analyzer_a", "analyzer_b", "p_holm"]].to_string(index=False),
+        found[[*MODEL_KEYS, "better", "analyzer_a", "analyzer_b", "p_holm"]].to_string(index=False),
     )

@@ -44,7 +44,6 @@ from hcxai.splits import fold_ids, read_splits
 
 log = logging.getLogger(__name__)
 
-HUBER_DELTA = 0.05  # in units of the largest training HC: 5% of it
 LR_SCHEDULES = ("constant", "cosine")
 ROLES = ("train", "val", "test")
 # predictions.csv: every val and test image of the fold once.
@@ -59,17 +58,25 @@ PREDICTIONS = {
 PREDICTION_COLUMNS = list(PREDICTIONS)
 
 
-def make_loss(name: str) -> Any:
+LOSSES = ("mae", "mse", "huber")
+
+
+def make_loss(training: dict[str, Any]) -> Any:
+    """The Keras loss `training["loss"]`; Huber's delta is in units of the HC scale
+    (targets are HC / largest training HC), `training["huber_delta"]`."""
     import tensorflow as tf
 
-    losses = {
-        "mae": tf.keras.losses.MeanAbsoluteError,
-        "mse": tf.keras.losses.MeanSquaredError,
-        "huber": lambda: tf.keras.losses.Huber(delta=HUBER_DELTA),
-    }
-    if name not in losses:
-        raise InputError(f"training.loss {name!r} is unknown; choose one of {sorted(losses)}")
-    return losses[name]()
+    name = training["loss"]
+    if name not in LOSSES:
+        raise InputError(f"losses: {name!r} is unknown; choose from {list(LOSSES)}")
+    if name == "huber":
+        delta = training.get("huber_delta")
+        if not isinstance(delta, int | float) or delta <= 0:
+            raise InputError(f"training.huber_delta {delta!r} must be a positive number")
+        return tf.keras.losses.Huber(delta=float(delta))
+    return {"mae": tf.keras.losses.MeanAbsoluteError, "mse": tf.keras.losses.MeanSquaredError}[
+        name
+    ]()
 
 
 def learning_rate_schedule_check(training: dict[str, Any]) -> None:
@@ -157,7 +164,7 @@ def compile_model(
     images_per_epoch = len(fold.index["train"]) * augment_factor
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate(training, images_per_epoch)),
-        loss=make_loss(training["loss"]),
+        loss=make_loss(training),
     )
     return model
 
@@ -296,8 +303,9 @@ def train_fold(
     augment_factor: int,
     threads: int = 1,
 ) -> None:
-    """Train `backbone` on one fold; write model.h5, history.csv, predictions.csv, metrics.json."""
-    make_loss(training["loss"])  # fail on a bad name before any work
+    """Train `backbone` with `training["loss"]` on one fold; write model.h5, history.csv,
+    predictions.csv, metrics.json."""
+    make_loss(training)  # fail on a bad name or delta before any work
     learning_rate_schedule_check(training)
     data = load_fold(dataset_path, splits_path, fold)
     image_size = data.data.images.shape[-1]
@@ -306,8 +314,10 @@ def train_fold(
     configure_tensorflow(threads, int(training["seed"]))
     model = compile_model(backbone, data, training, augment_factor)
     log.info(
-        "%s fold %d: %d train (x%d augmented) / %d val / %d test images at %d px, HC scale %.1f px",
+        "%s, %s loss, fold %d: %d train (x%d augmented) / %d val / %d test images at %d px, "
+        "HC scale %.1f px",
         backbone,
+        training["loss"],
         fold,
         len(data.index["train"]),
         augment_factor,
@@ -320,14 +330,17 @@ def train_fold(
     predictions = predictions_table(model, data)
     metrics = {
         "backbone": backbone,
+        "loss": training["loss"],
         "fold": fold,
         "augment_factor": augment_factor,
         **fold_metrics(data, predictions, history, best_epoch),
         "training": training,
     }
     log.info(
-        "%s fold %d: test MAE %.2f +- %.2f px (%.2f +- %.2f mm); mean-HC baseline %.2f px",
+        "%s, %s loss, fold %d: test MAE %.2f +- %.2f px (%.2f +- %.2f mm); "
+        "mean-HC baseline %.2f px",
         backbone,
+        training["loss"],
         fold,
         metrics["test_mae_px"],
         metrics["test_sd_px"],
@@ -342,6 +355,7 @@ def train_fold(
         tables,
         hc_scale_px=data.hc_scale_px,
         backbone=backbone,
+        loss=training["loss"],
         fold=fold,
         image_size=image_size,
     )

@@ -124,6 +124,7 @@ def perturbed(tiny_dataset, tmp_path_factory):
             dataset_path,
             str(out),
             backbone="planted",
+            loss="mae",
             fold=0,
             analyzer="planted",
             shard=shard,

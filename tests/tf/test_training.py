@@ -10,7 +10,7 @@ import tensorflow as tf
 from hcxai import models
 from hcxai.io import InputError
 from hcxai.models import build_model, load_model, write_model_attributes
-from hcxai.train import train_fold
+from hcxai.train import make_loss, train_fold
 
 
 @pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
@@ -125,8 +125,29 @@ def test_unknown_loss_fails_before_training(tiny_dataset, tmp_path):
         "dropout": 0.0,
         "seed": 1,
     }
-    with pytest.raises(InputError, match=r"training\.loss 'hinge' is unknown"):
+    with pytest.raises(InputError, match=r"losses: 'hinge' is unknown"):
         train_fold(dataset, splits, "vgg16", 0, {}, training, 1)
+
+
+def test_each_loss_is_its_closed_form_and_huber_uses_the_configured_delta():
+    """Residuals 0.05 and 0.3 (targets are HC / HC scale): MAE, MSE, and Huber with delta
+    0.1 = quadratic below it (0.5 r^2), linear above (delta (|r| - delta / 2))."""
+    y_true, y_pred = np.zeros((2, 1), np.float32), np.array([[0.05], [0.3]], np.float32)
+    expected = {
+        "mae": (0.05 + 0.3) / 2,
+        "mse": (0.05**2 + 0.3**2) / 2,
+        "huber": (0.5 * 0.05**2 + 0.1 * (0.3 - 0.05)) / 2,
+    }
+    for name, value in expected.items():
+        loss = make_loss({"loss": name, "huber_delta": 0.1})
+        assert float(loss(y_true, y_pred)) == pytest.approx(value, rel=1e-5), name
+    default = make_loss({"loss": "huber", "huber_delta": 0.05})  # the schema's default
+    assert float(default(y_true, y_pred)) == pytest.approx(
+        (0.5 * 0.05**2 + 0.05 * (0.3 - 0.025)) / 2, rel=1e-5
+    )
+    for delta in (None, 0, -1):
+        with pytest.raises(InputError, match=r"training\.huber_delta"):
+            make_loss({"loss": "huber", "huber_delta": delta})
 
 
 def lambda_model_file(tmp_path, marker):

@@ -30,12 +30,14 @@ SPLITS = "results/splits.csv"
 EFFECTIVE_CONFIG = "results/config.effective.yaml"
 FOLDS = list(range(config["folds"]))
 BACKBONES = config["backbones"]
+LOSSES = config["losses"]
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
-MODEL_DIR = "results/models/{backbone}/fold{fold}"
+MODEL_DIR = "results/models/{backbone}/{loss}/fold{fold}"
 
 
 wildcard_constraints:
     backbone="|".join(BACKBONES),
+    loss="|".join(LOSSES),
     fold=r"\d+",
 
 
@@ -146,9 +148,18 @@ def job_settings(**settings):
 
 
 def training_settings(wildcards) -> dict:
-    """The training block with this backbone's overrides applied."""
-    settings = {k: v for k, v in config["training"].items() if k != "backbone_overrides"}
-    return settings | config["training"]["backbone_overrides"].get(wildcards.backbone, {})
+    """The training block with this backbone's overrides applied, and the job's loss.
+
+    `huber_delta` is a setting of the Huber loss only: changing it reruns the
+    Huber models and leaves the others alone.
+    """
+    training = config["training"]
+    settings = {k: v for k, v in training.items() if k not in ("backbone_overrides", "huber_delta")}
+    settings |= training["backbone_overrides"].get(wildcards.backbone, {})
+    settings["loss"] = wildcards.loss
+    if wildcards.loss == "huber":
+        settings["huber_delta"] = training["huber_delta"]
+    return settings
 
 
 def n_dataset_images() -> int:
@@ -171,14 +182,19 @@ def explained_images(fold: int) -> int:
     return min(n, cap) if cap else n
 
 
-def shard_files(backbone: str, analyzer: str) -> list[str]:
-    """Every perturbation shard of one backbone x analyzer, over all folds."""
+def shard_files(backbone: str, loss: str, analyzer: str) -> list[str]:
+    """Every perturbation shard of one model (backbone x loss) x analyzer, over all folds."""
     per_job = config["perturbation"]["images_per_job"]
     return [
-        f"results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv"
+        f"results/perturbation/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.csv"
         for fold in FOLDS
         for shard in range(-(-explained_images(fold) // per_job))
     ]
+
+
+def over_models(pattern: str, **wildcards) -> list[str]:
+    """`pattern` for every model (backbone x loss), expanded over `wildcards` too."""
+    return expand(pattern, backbone=BACKBONES, loss=LOSSES, **wildcards)
 
 
 def final_targets() -> list[str]:
@@ -206,4 +222,5 @@ def final_targets() -> list[str]:
         "results/scorecard.csv",
         "results/meta.csv",
         "results/error_explanation.csv",
+        "results/figures/loss_comparison.png",
     ]

@@ -1,11 +1,11 @@
 # Localization: relevance against the annotated skull ellipse, per image, then summarised.
 
-LOCALIZATION_SCORES = "results/localization/{backbone}/fold{fold}/{analyzer}.csv"
+LOCALIZATION_SCORES = "results/localization/{backbone}/{loss}/fold{fold}/{analyzer}.csv"
 
 
 rule localization:
     input:
-        saliency="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
+        saliency=SALIENCY,
         dataset=DATASET,
     output:
         scores=LOCALIZATION_SCORES,
@@ -17,9 +17,9 @@ rule localization:
         mem_mb=1000,
         runtime=30,
     log:
-        "logs/localization/{backbone}/fold{fold}/{analyzer}.log",
+        "logs/localization/{backbone}/{loss}/fold{fold}/{analyzer}.log",
     benchmark:
-        "results/benchmarks/localization/{backbone}/fold{fold}/{analyzer}.tsv"
+        "results/benchmarks/localization/{backbone}/{loss}/fold{fold}/{analyzer}.tsv"
     conda:
         "../../envs/workflow.yaml"
     script:
@@ -28,7 +28,7 @@ rule localization:
 
 rule localization_summary:
     input:
-        expand(LOCALIZATION_SCORES, backbone=BACKBONES, fold=FOLDS, analyzer=ANALYZERS),
+        over_models(LOCALIZATION_SCORES, fold=FOLDS, analyzer=ANALYZERS),
     output:
         report(
             "results/localization.csv",

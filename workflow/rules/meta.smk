@@ -1,38 +1,36 @@
 # Meta-explanations (SpRAy) per backbone x analyzer, and explanation quality vs prediction error.
 
-META_TABLE = "results/meta/{backbone}/{analyzer}.csv"
+META_TABLE = "results/meta/{backbone}/{loss}/{analyzer}.csv"
 
 
 rule meta_explanation:
     input:
         # Analyzer-major: the script takes len(FOLDS) files per analyzer, in ANALYZERS' order.
-        maps=expand(
-            "results/saliency/{{backbone}}/fold{fold}/{analyzer}.h5",
-            analyzer=ANALYZERS,
-            fold=FOLDS,
-        ),
+        maps=expand(SALIENCY, analyzer=ANALYZERS, fold=FOLDS, allow_missing=True),
     output:
-        tables=expand(META_TABLE, backbone="{backbone}", analyzer=ANALYZERS),
+        tables=expand(META_TABLE, analyzer=ANALYZERS, allow_missing=True),
         figures=[
             report(
                 path,
                 caption="../report/meta_explanation.rst",
                 category="7 Meta-explanations",
-                subcategory="{backbone}",
+                subcategory="{backbone} {loss}",
             )
-            for path in expand("results/meta/{{backbone}}/{analyzer}.png", analyzer=ANALYZERS)
+            for path in expand(
+                "results/meta/{backbone}/{loss}/{analyzer}.png", analyzer=ANALYZERS, allow_missing=True
+            )
         ],
     params:
-        # One job per backbone: SpRAy takes a second, the job's imports most of the rest.
+        # One job per model: SpRAy takes a second, the job's imports most of the rest.
         settings=job_settings(**config["meta"]),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     log:
-        "logs/meta/{backbone}.log",
+        "logs/meta/{backbone}/{loss}.log",
     benchmark:
-        "results/benchmarks/meta/{backbone}.tsv"
+        "results/benchmarks/meta/{backbone}/{loss}.tsv"
     conda:
         "../../envs/workflow.yaml"
     script:
@@ -41,7 +39,7 @@ rule meta_explanation:
 
 rule meta_summary:
     input:
-        expand(META_TABLE, backbone=BACKBONES, analyzer=ANALYZERS),
+        over_models(META_TABLE, analyzer=ANALYZERS),
     output:
         report("results/meta.csv", caption="../report/meta.rst", category="7 Meta-explanations"),
     log:
@@ -54,11 +52,9 @@ rule meta_summary:
 
 rule error_explanation:
     input:
-        meta=expand(META_TABLE, backbone=BACKBONES, analyzer=ANALYZERS),
-        localization=expand(
-            LOCALIZATION_SCORES, backbone=BACKBONES, fold=FOLDS, analyzer=ANALYZERS
-        ),
-        aopc=expand("results/aopc/{backbone}/{analyzer}.csv", backbone=BACKBONES, analyzer=ANALYZERS),
+        meta=over_models(META_TABLE, analyzer=ANALYZERS),
+        localization=over_models(LOCALIZATION_SCORES, fold=FOLDS, analyzer=ANALYZERS),
+        aopc=over_models(PAIR_AOPC, analyzer=ANALYZERS),
     output:
         report(
             "results/error_explanation.csv",

@@ -2,9 +2,9 @@
 
 ANALYZERS = config["analyzers"]
 FIGURE3_ANALYZER = "gradient" if "gradient" in ANALYZERS else ANALYZERS[0]  # as the paper
-RANDOM_ORDER = "results/perturbation/{backbone}/fold{fold}/random_order/shard{shard}.csv"
-PAIR_AOPC = "results/aopc/{backbone}/{analyzer}.csv"
-PAIR_CURVES = "results/curves/{backbone}/{analyzer}.csv"
+RANDOM_ORDER = "results/perturbation/{backbone}/{loss}/fold{fold}/random_order/shard{shard}.csv"
+PAIR_AOPC = "results/aopc/{backbone}/{loss}/{analyzer}.csv"
+PAIR_CURVES = "results/curves/{backbone}/{loss}/{analyzer}.csv"
 
 
 wildcard_constraints:
@@ -30,9 +30,9 @@ rule random_order:
         mem_mb=4000,
         runtime=60,
     log:
-        "logs/perturb/{backbone}/fold{fold}/random_order/shard{shard}.log",
+        "logs/perturb/{backbone}/{loss}/fold{fold}/random_order/shard{shard}.log",
     benchmark:
-        "results/benchmarks/perturb/{backbone}/fold{fold}/random_order/shard{shard}.tsv"
+        "results/benchmarks/perturb/{backbone}/{loss}/fold{fold}/random_order/shard{shard}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     shell:
@@ -43,14 +43,14 @@ rule perturb:
     input:
         script=f"{SCRIPTS}/perturb.py",
         model=f"{MODEL_DIR}/model.h5",
-        saliency="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
+        saliency=SALIENCY,
         dataset=DATASET,
         # The random-order baseline is the same for every analyzer: computed once per shard.
         random_order=lambda w: (
             RANDOM_ORDER.format(**w) if "random" in config["perturbation"]["orders"] else []
         ),
     output:
-        shard="results/perturbation/{backbone}/fold{fold}/{analyzer}/shard{shard}.csv",
+        shard="results/perturbation/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.csv",
     params:
         files=job_files,
         settings=job_settings(perturbation=config["perturbation"]),
@@ -59,9 +59,9 @@ rule perturb:
         mem_mb=4000,
         runtime=60,
     log:
-        "logs/perturb/{backbone}/fold{fold}/{analyzer}/shard{shard}.log",
+        "logs/perturb/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.log",
     benchmark:
-        "results/benchmarks/perturb/{backbone}/fold{fold}/{analyzer}/shard{shard}.tsv"
+        "results/benchmarks/perturb/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     shell:
@@ -70,12 +70,12 @@ rule perturb:
 
 rule aopc_pair:
     input:
-        lambda w: shard_files(w.backbone, w.analyzer),
+        lambda w: shard_files(w.backbone, w.loss, w.analyzer),
     output:
         aopc=PAIR_AOPC,
         curves=PAIR_CURVES,
     log:
-        "logs/aopc/{backbone}/{analyzer}.log",
+        "logs/aopc/{backbone}/{loss}/{analyzer}.log",
     conda:
         "../../envs/workflow.yaml"
     script:
@@ -84,8 +84,8 @@ rule aopc_pair:
 
 rule aopc_summary:
     input:
-        pairs=expand(PAIR_AOPC, backbone=BACKBONES, analyzer=ANALYZERS),
-        curves=expand(PAIR_CURVES, backbone=BACKBONES, analyzer=ANALYZERS),
+        pairs=over_models(PAIR_AOPC, analyzer=ANALYZERS),
+        curves=over_models(PAIR_CURVES, analyzer=ANALYZERS),
     output:
         aopc="results/aopc.csv",
         table=report(
@@ -117,9 +117,11 @@ rule perturbation_curves_figure:
 
 rule perturbation_process_figure:
     input:
-        # The first explained image: the first shard of the first backbone's first fold.
-        shard=shard_files(BACKBONES[0], FIGURE3_ANALYZER)[0],
-        saliency=f"results/saliency/{BACKBONES[0]}/fold{FOLDS[0]}/{FIGURE3_ANALYZER}.h5",
+        # The first explained image: the first shard of the first model's first fold.
+        shard=shard_files(BACKBONES[0], LOSSES[0], FIGURE3_ANALYZER)[0],
+        saliency=SALIENCY.format(
+            backbone=BACKBONES[0], loss=LOSSES[0], fold=FOLDS[0], analyzer=FIGURE3_ANALYZER
+        ),
         dataset=DATASET,
     output:
         report(

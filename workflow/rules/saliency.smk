@@ -1,4 +1,7 @@
-# Saliency: one HDF5 of maps per backbone x fold x analyzer (TensorFlow env), then Fig. 2 and 5.
+# Saliency: one HDF5 of maps per backbone x loss x fold x analyzer (TensorFlow env), then Fig. 2 and 5.
+
+
+SALIENCY = "results/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.h5"
 
 
 wildcard_constraints:
@@ -13,7 +16,7 @@ rule saliency:
         dataset=DATASET,
         splits=SPLITS,
     output:
-        maps="results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
+        maps=SALIENCY,
     params:
         files=job_files,
         # This analyzer's full parameters (defaults + overrides), so the params show
@@ -30,9 +33,9 @@ rule saliency:
         mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
         runtime=120,
     log:
-        "logs/saliency/{backbone}/fold{fold}/{analyzer}.log",
+        "logs/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.log",
     benchmark:
-        "results/benchmarks/saliency/{backbone}/fold{fold}/{analyzer}.tsv"
+        "results/benchmarks/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     shell:
@@ -41,12 +44,7 @@ rule saliency:
 
 rule saliency_figures:
     input:
-        maps=expand(
-            "results/saliency/{backbone}/fold{fold}/{analyzer}.h5",
-            backbone=BACKBONES,
-            fold=FOLDS,
-            analyzer=config["analyzers"],
-        ),
+        maps=over_models(SALIENCY, fold=FOLDS, analyzer=config["analyzers"]),
         dataset=DATASET,
     output:
         comparison=report(

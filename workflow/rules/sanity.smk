@@ -2,8 +2,8 @@
 from hcxai.sanity import check_settings as check_sanity_settings
 
 SANITY = config["sanity"]
-SANITY_MAPS = "results/sanity/{backbone}/{analyzer}.h5"
-SANITY_PAIR = "results/sanity/{backbone}/{analyzer}.csv"
+SANITY_MAPS = "results/sanity/{backbone}/{loss}/{analyzer}.h5"
+SANITY_PAIR = "results/sanity/{backbone}/{loss}/{analyzer}.csv"
 
 check_sanity_settings(SANITY, config["folds"])
 
@@ -12,7 +12,7 @@ check_sanity_settings(SANITY, config["folds"])
 rule sanity_maps:
     input:
         script=f"{SCRIPTS}/sanity_maps.py",
-        model=f"results/models/{{backbone}}/fold{SANITY['fold']}/model.h5",
+        model=f"results/models/{{backbone}}/{{loss}}/fold{SANITY['fold']}/model.h5",
         dataset=DATASET,
         splits=SPLITS,
     output:
@@ -31,9 +31,9 @@ rule sanity_maps:
         mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
         runtime=120,
     log:
-        "logs/sanity/{backbone}/{analyzer}.log",
+        "logs/sanity/{backbone}/{loss}/{analyzer}.log",
     benchmark:
-        "results/benchmarks/sanity/{backbone}/{analyzer}.tsv"
+        "results/benchmarks/sanity/{backbone}/{loss}/{analyzer}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     shell:
@@ -52,7 +52,7 @@ rule sanity_similarity:
             seed=config["statistics"]["seed"],
         ),
     log:
-        "logs/sanity/{backbone}/{analyzer}_similarity.log",
+        "logs/sanity/{backbone}/{loss}/{analyzer}_similarity.log",
     conda:
         "../../envs/workflow.yaml"
     script:
@@ -61,7 +61,7 @@ rule sanity_similarity:
 
 rule sanity_summary:
     input:
-        expand(SANITY_PAIR, backbone=BACKBONES, analyzer=config["analyzers"]),
+        over_models(SANITY_PAIR, analyzer=config["analyzers"]),
     output:
         report("results/sanity.csv", caption="../report/sanity.rst", category="6 Sanity"),
     log:
@@ -74,7 +74,7 @@ rule sanity_summary:
 
 rule sanity_figure:
     input:
-        maps=expand(SANITY_MAPS, backbone=BACKBONES, analyzer=config["analyzers"]),
+        maps=over_models(SANITY_MAPS, analyzer=config["analyzers"]),
         summary="results/sanity.csv",
         dataset=DATASET,
     output:

@@ -1,10 +1,10 @@
 # Statistics of the per-image AOPCs: CIs, paired tests, Friedman + critical difference.
-# Inputs are the pair AOPC files of perturb.smk (PAIR_AOPC over BACKBONES x ANALYZERS).
+# Inputs are the pair AOPC files of perturb.smk (PAIR_AOPC over models x ANALYZERS).
 
 
 rule aopc_statistics:
     input:
-        pairs=expand(PAIR_AOPC, backbone=BACKBONES, analyzer=ANALYZERS),
+        pairs=over_models(PAIR_AOPC, analyzer=ANALYZERS),
     output:
         stats=report(
             "results/aopc_stats.csv", caption="../report/aopc_stats.rst", category="4 Statistics"

@@ -1,7 +1,7 @@
-# Training: one regression CNN per backbone x fold (TensorFlow env), then the MAE table.
+# Training: one regression CNN per backbone x loss x fold (TensorFlow env), then the MAE table.
 
-PREDICTIONS = expand(f"{MODEL_DIR}/predictions.csv", backbone=BACKBONES, fold=FOLDS)
-METRICS = expand(f"{MODEL_DIR}/metrics.json", backbone=BACKBONES, fold=FOLDS)
+PREDICTIONS = over_models(f"{MODEL_DIR}/predictions.csv", fold=FOLDS)
+METRICS = over_models(f"{MODEL_DIR}/metrics.json", fold=FOLDS)
 
 
 rule train:
@@ -23,9 +23,9 @@ rule train:
         mem_mb=8000,
         runtime=240,
     log:
-        "logs/train/{backbone}/fold{fold}.log",
+        "logs/train/{backbone}/{loss}/fold{fold}.log",
     benchmark:
-        "results/benchmarks/train/{backbone}/fold{fold}.tsv"
+        "results/benchmarks/train/{backbone}/{loss}/fold{fold}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     shell:

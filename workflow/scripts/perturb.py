@@ -12,6 +12,7 @@ run_job(
     dataset_path=job["input"]["dataset"],
     out_path=job["output"]["shard"],
     backbone=job["wildcards"]["backbone"],
+    loss=job["wildcards"]["loss"],
     fold=int(job["wildcards"]["fold"]),
     analyzer=job["wildcards"]["analyzer"],
     shard=int(job["wildcards"]["shard"]),

@@ -12,6 +12,7 @@ run_job(
     splits_path=job["input"]["splits"],
     out_path=job["output"]["shard"],
     backbone=job["wildcards"]["backbone"],
+    loss=job["wildcards"]["loss"],
     fold=int(job["wildcards"]["fold"]),
     shard=int(job["wildcards"]["shard"]),
     images_per_job=job["perturbation"]["images_per_job"],

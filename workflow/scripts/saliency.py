@@ -15,6 +15,7 @@ run_job(
     analyzer=job["wildcards"]["analyzer"],
     params=job["params"],
     backbone=job["wildcards"]["backbone"],
+    loss=job["wildcards"]["loss"],
     fold=int(job["wildcards"]["fold"]),
     memory_budget_mb=job["memory_budget_mb"],
     max_images=job["max_images_per_fold"],

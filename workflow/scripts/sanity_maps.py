@@ -15,6 +15,7 @@ run_job(
     analyzer=job["wildcards"]["analyzer"],
     params=job["params"],
     backbone=job["wildcards"]["backbone"],
+    loss=job["wildcards"]["loss"],
     fold=sanity["fold"],
     n_images=sanity["n_images"],
     stages=sanity["stages"],

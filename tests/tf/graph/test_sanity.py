@@ -270,6 +270,7 @@ def test_the_job_writes_every_stage(small_model_file, tiny_dataset, tmp_path, ca
         analyzer=name,
         params={},
         backbone="small",
+        loss="mae",
         fold=0,
         n_images=8,
         stages=2,
@@ -283,6 +284,7 @@ def test_the_job_writes_every_stage(small_model_file, tiny_dataset, tmp_path, ca
     assert found.stages == cumulative_stages([["hc", "conv2"], ["bn1", "conv1"]])
     assert found.attributes["layers"] == ["conv1", "bn1", "conv2", "hc"]
     assert found.analyzer == name and found.attributes["params"] == resolve(name).params
+    assert (found.backbone, found.loss) == ("small", "mae")
     with h5py.File(out) as h5:
         assert len(h5.attrs["model_sha256"]) == 64
     identical = [np.array_equal(found.maps[0], stage) for stage in found.maps[1:]]
@@ -299,6 +301,7 @@ def test_bad_settings_name_the_key(small_model_file, tiny_dataset, tmp_path):
         analyzer="random",
         params={},
         backbone="small",
+        loss="mae",
         n_images=2,
         seed=0,
         memory_budget_mb=512,
