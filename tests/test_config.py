@@ -134,3 +134,28 @@ def test_each_loss_trains_its_own_models_and_only_huber_gets_the_delta(tmp_path)
                 assert ("huber_delta" in training) == (loss == "huber")
     huber = job_settings(out, "train.py", "models/vgg16/huber/fold0/model.h5")["training"]
     assert huber["huber_delta"] == 0.05  # the schema's default: test.yaml does not set it
+
+
+def test_the_losses_overlay_is_the_default_with_three_losses(tmp_path):
+    """`make run CONFIG="config/config.yaml config/losses.yaml"`: the default config with
+    `losses` replaced (Snakemake merges the files in order), so its mae jobs are the
+    default run's own: the same paths and the same settings."""
+    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    overlay = yaml.safe_load((REPO / "config/losses.yaml").read_text())
+    assert overlay == {"losses": ["mae", "mse", "huber"]}
+    files = [str(REPO / "config/config.yaml"), str(REPO / "config/losses.yaml")]
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+               "--configfile", *files, "--cores", "1"]  # fmt: skip
+    subprocess.run([*command, EFFECTIVE], check=True, capture_output=True)
+    effective = yaml.safe_load((tmp_path / EFFECTIVE).read_text())
+    assert effective == with_schema_defaults({**default, **overlay}, SCHEMA)
+    out = subprocess.run([*command, "-n", "-p"], check=True, capture_output=True, text=True).stdout
+    alone = run_snakemake(tmp_path, REPO / "config/config.yaml", "-n", "-p", "--cores", "1").stdout
+    for backbone in default["backbones"]:
+        for loss in overlay["losses"]:
+            for fold in range(default["folds"]):
+                path = f"models/{backbone}/{loss}/fold{fold}/model.h5"
+                settings = job_settings(out, "train.py", path)
+                if loss == "mae":
+                    assert settings == job_settings(alone, "train.py", path)
+                assert settings["training"]["loss"] == loss
