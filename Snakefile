@@ -5,9 +5,10 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-# A config file given with --configfile is the run's whole config: the schema's
-# defaults fill what it leaves out, nothing comes from another file.
-# config/config.yaml (the embedded default) is read only when none is given.
+# The config files given with --configfile are the run's whole config (several are
+# merged in order, e.g. config/config.yaml config/losses.yaml): the schema's defaults
+# fill what they leave out, nothing comes from another file. config/config.yaml (the
+# embedded default) is read only when none is given.
 if not workflow.config_settings.configfiles:
 
     configfile: f"{workflow.basedir}/config/config.yaml"

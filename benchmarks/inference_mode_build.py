@@ -7,7 +7,7 @@ both ways, each in a fresh process (graph mode is process-wide), on one saved
 ResNet50 model, and checks that the maps are bit-identical:
 
     .venv-tf/bin/python benchmarks/inference_mode_build.py \
-        --model results/models/resnet50/fold0/model.h5
+        --model results/models/resnet50/mae/fold0/model.h5
 
 Prints, per analyzer: model load, analyzer build and first-pass seconds of each
 way, their ratio, and the largest difference between the two maps.

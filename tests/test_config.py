@@ -156,6 +156,13 @@ def test_the_losses_overlay_is_the_default_with_three_losses(tmp_path):
             for fold in range(default["folds"]):
                 path = f"models/{backbone}/{loss}/fold{fold}/model.h5"
                 settings = job_settings(out, "train.py", path)
-                if loss == "mae":
-                    assert settings == job_settings(alone, "train.py", path)
                 assert settings["training"]["loss"] == loss
+                if loss != "mae":
+                    continue
+                assert settings == job_settings(alone, "train.py", path)
+                for script, output in (
+                    ("saliency.py", f"saliency/{backbone}/mae/fold{fold}/lrp.h5"),
+                    ("perturb.py", f"perturbation/{backbone}/mae/fold{fold}/lrp/shard0.csv"),
+                    ("sanity_maps.py", f"sanity/{backbone}/mae/lrp.h5"),
+                ):
+                    assert job_settings(out, script, output) == job_settings(alone, script, output)

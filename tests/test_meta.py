@@ -6,6 +6,9 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from hcxai import meta
+from hcxai.io import InputError
+from hcxai.meta import spray_table
+from hcxai.saliency_file import SaliencyFile, write_saliency
 
 SIZE = 32
 
@@ -79,3 +82,29 @@ def test_cluster_summary_and_means():
     means = meta.cluster_means(maps, np.array([0, 0, 1]))
     np.testing.assert_allclose(means[0], [[1, 0], [0, 0]])
     np.testing.assert_allclose(means[1], [[0, 0], [0, 1]])
+
+
+def saliency_file(path, ids, **labels):
+    maps = np.random.default_rng(len(ids)).random((len(ids), 8, 8)).astype(np.float32)
+    hc = np.full(len(ids), 100.0)
+    write_saliency(path, SaliencyFile(maps, ids, hc, hc + np.arange(len(ids)), labels))
+
+
+def test_spray_takes_one_model_x_analyzers_files_and_their_labels(tmp_path):
+    """The table's labels are the files' own; files of two models or analyzers, or a file
+    without its labels, are refused with the file named (not labelled by the first file)."""
+    model = {"backbone": "vgg16", "loss": "huber", "analyzer": "gradient"}
+    paths = [tmp_path / f"fold{k}.h5" for k in range(3)]
+    for k, path in enumerate(paths):
+        saliency_file(path, [f"{k}{i}_HC" for i in range(6)], **model, fold=k)
+    settings = {"block": 4, "neighbours": 3, "max_clusters": 3, "seed": 0}
+    table, _, _ = spray_table([str(p) for p in paths], **settings)
+    assert set(table["loss"]) == {"huber"} and set(table["backbone"]) == {"vgg16"}
+    assert table["fold"].tolist() == [0] * 6 + [1] * 6 + [2] * 6
+    np.testing.assert_allclose(table["abs_error_px"], list(range(6)) * 3)
+    saliency_file(paths[2], ["x_HC"], **{**model, "loss": "mae"}, fold=2)
+    with pytest.raises(InputError, match=f"{paths[2]} holds .*'mae'"):
+        spray_table([str(p) for p in paths], **settings)
+    saliency_file(paths[2], ["x_HC"], backbone="vgg16", analyzer="gradient", fold=2)
+    with pytest.raises(InputError, match=rf"{paths[2]} .*loss"):
+        spray_table([str(p) for p in paths], **settings)

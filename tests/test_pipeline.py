@@ -537,7 +537,7 @@ def dry_run_jobs(run, config) -> list[tuple[str, dict[str, str]]]:
     return jobs
 
 
-def test_changing_one_losss_setting_reruns_only_its_models_jobs(local_run, tmp_path):
+def test_changing_a_setting_of_one_loss_reruns_only_its_models_jobs(local_run, tmp_path):
     """huber_delta belongs to the Huber loss: the mae models and everything made from them
     stay; the Huber models, their maps and perturbation, and the summaries rerun."""
     assert "huber" in LOSSES and len(LOSSES) > 1
@@ -625,8 +625,8 @@ def test_the_html_report_holds_every_table_and_figure(local_run, tmp_path):
 
 
 def test_every_evaluation_table_covers_every_model_and_analyzer(local_run):
-    """Every backbone x loss x analyzer in each table with a loss column (Table 1, the
-    statistics, the scorecard, ...), each once per its own key."""
+    """Every backbone x loss x analyzer, and no other, in each per-analyzer table; every
+    model in the per-model ones; one row per model x analyzer where that is the key."""
     expected = {(b, loss, a) for b, loss in MODELS for a in ANALYZERS}
     keys = ["backbone", "loss", "analyzer"]
     for table in (
@@ -640,6 +640,8 @@ def test_every_evaluation_table_covers_every_model_and_analyzer(local_run):
     ):
         frame = pd.read_csv(local_run / "results" / table)
         assert set(frame[keys].itertuples(index=False, name=None)) == expected, table
+        if table in ("scorecard.csv", "localization.csv", "error_explanation.csv"):
+            assert not frame.duplicated(keys).any(), table
     for table in ("mae_table.csv", "aopc_friedman.csv", "ranking_agreement.csv"):
         frame = pd.read_csv(local_run / "results" / table)
         assert set(zip(frame["backbone"], frame["loss"], strict=True)) == set(MODELS), table

@@ -15,6 +15,7 @@ run changes no number of another loss.
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -131,14 +132,14 @@ def drilled_run(tmp_path_factory) -> tuple[Path, list[dict], subprocess.Complete
 
 
 def rows_of_loss(path: Path) -> bytes:
-    """A table's header and the lines of its rows whose `loss` column is LOSS, as written
-    (the whole file when it has no loss column)."""
+    """A summary table's header and the lines of its rows whose `loss` column is LOSS, as
+    written (the whole file when it has no loss column)."""
     lines = path.read_bytes().splitlines(keepends=True)
-    header = lines[0].decode().rstrip("\r\n").split(",")
+    header = next(csv.reader([lines[0].decode()]))
     if "loss" not in header:
         return b"".join(lines)
     column = header.index("loss")
-    kept = [line for line in lines[1:] if line.decode().split(",")[column] == LOSS]
+    kept = [line for line in lines[1:] if next(csv.reader([line.decode()]))[column] == LOSS]
     return b"".join([lines[0], *kept])
 
 
@@ -154,7 +155,11 @@ def result_tables(workdir: Path) -> dict[str, bytes]:
         parts = set(path.relative_to(results).parts[:-1])
         if path.suffix != ".csv" or "benchmarks" in parts or parts & (losses - {LOSS}):
             continue
-        tables[str(path.relative_to(results))] = rows_of_loss(path)
+        # A per-model file (under a {loss} level) whole; a summary table, LOSS's rows.
+        summary = path.parent == results
+        tables[str(path.relative_to(results))] = (
+            rows_of_loss(path) if summary else path.read_bytes()
+        )
     return tables
 
 

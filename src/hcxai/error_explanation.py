@@ -22,10 +22,11 @@ from hcxai.aopc import PAIR_TABLE
 from hcxai.io import atomic_output, read_table
 from hcxai.localization import PER_IMAGE
 from hcxai.meta import META_TABLE
+from hcxai.models import MODEL_KEYS
 
 log = logging.getLogger(__name__)
 
-KEY = ["backbone", "loss", "analyzer", "fold", "image_id"]
+KEY = [*MODEL_KEYS, "analyzer", "fold", "image_id"]
 SCORES = ("skull_focus", "aopc")
 
 

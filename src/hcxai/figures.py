@@ -482,36 +482,39 @@ def _grouped_bars(axis: plt.Axes, table: pd.DataFrame, metric: str, losses: list
 
 
 def plot_loss_comparison(
-    aopc: pd.DataFrame, localization: pd.DataFrame, mae: pd.DataFrame, path: str
+    aopc_stats: pd.DataFrame, localization: pd.DataFrame, mae: pd.DataFrame, path: str
 ) -> plt.Figure:
     """Does the training loss change what can be explained? (the paper's section 4)
 
     A column per backbone, a colour per loss. Top: MoRF AOPC per analyzer with
-    its bootstrap CI (`aopc` = aopc_stats.csv's MoRF rows; lower is better).
+    its bootstrap CI (aopc_stats.csv's MoRF rows; lower is better).
     Middle: skull focus (localization.csv; 1 = chance). Bottom: each loss's
     test MAE over all folds (mae_table.csv), beside the mean-HC baseline.
     """
+    aopc = aopc_stats[aopc_stats["order"] == "morf"]
     backbones = list(dict.fromkeys(aopc["backbone"]))
     losses = list(dict.fromkeys(aopc["loss"]))
-    figure, axes = plt.subplots(
-        3, len(backbones), figsize=(max(6, 1.2 + 0.5 * aopc["analyzer"].nunique() * len(losses))
-                                    * len(backbones), 10), squeeze=False
-    )  # fmt: skip
+    width = max(6.0, 1.2 + 0.5 * aopc["analyzer"].nunique() * len(losses))  # per column
+    size = (width * len(backbones), 10)
+    figure, axes = plt.subplots(3, len(backbones), figsize=size, squeeze=False)
     for column, backbone in enumerate(backbones):
         top, middle, bottom = axes[:, column]
         _grouped_bars(top, aopc[aopc["backbone"] == backbone], "aopc", losses)
         top.axhline(0, color="black", linewidth=0.5)
         top.set(ylabel="MoRF AOPC (px, lower is better)", title=f"Reg-{backbone}: faithfulness")
-        _grouped_bars(middle, localization[localization["backbone"] == backbone], "skull_focus",
-                      losses)  # fmt: skip
+        focus = localization[localization["backbone"] == backbone]
+        _grouped_bars(middle, focus, "skull_focus", losses)
         middle.axhline(1, color="tab:red", linestyle="--", linewidth=1)
         middle.set(ylabel="skull focus (1 = chance)", title=f"Reg-{backbone}: localization")
         rows = mae[(mae["backbone"] == backbone) & (mae["fold"] == "all")]
         rows = rows.set_index("loss").reindex(losses)
-        bottom.bar(losses, rows["mae_px"], yerr=np.nan_to_num(rows["sd_px"]), capsize=3,
-                   color=[f"C{k}" for k in range(len(losses))])  # fmt: skip
-        bottom.axhline(float(rows["baseline_mae_px"].mean()), color="tab:gray", linestyle="--",
-                       linewidth=1, label="mean-HC baseline")  # fmt: skip
+        colours = [f"C{k}" for k in range(len(losses))]
+        error = np.nan_to_num(rows["sd_px"])
+        bottom.bar(losses, rows["mae_px"], yerr=error, capsize=3, color=colours)
+        baseline = float(rows["baseline_mae_px"].mean())
+        bottom.axhline(
+            baseline, color="tab:gray", linestyle="--", linewidth=1, label="mean-HC baseline"
+        )
         bottom.set(ylabel="test MAE ± SD (px)", title=f"Reg-{backbone}: prediction error")
         bottom.legend(fontsize=7)
         top.legend(title="loss", fontsize=7)

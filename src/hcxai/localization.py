@@ -33,12 +33,13 @@ from hcxai.analyzers import model_analyzer_groups
 from hcxai.data import Dataset, load_dataset
 from hcxai.ellipse import Ellipse
 from hcxai.io import atomic_output, damaged_file, read_table
+from hcxai.models import MODEL_KEYS
 from hcxai.saliency_file import SaliencyFile, check_fits, read_saliency
 
 log = logging.getLogger(__name__)
 
 METRICS = ("skull_focus", "rank_accuracy", "positive_inside_head", "band_share")
-KEYS = ["backbone", "loss", "fold", "analyzer", "image_id"]
+KEYS = [*MODEL_KEYS, "fold", "analyzer", "image_id"]
 # A map without relevance scores NaN; the band is never empty.
 SCORES = {"skull_focus": "number_or_nan", "rank_accuracy": "number_or_nan"}
 SCORES |= {"positive_inside_head": "number_or_nan", "band_share": "number"}

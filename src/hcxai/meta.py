@@ -132,18 +132,28 @@ def spray_table(
     Returns the per-image table (fold, image, cluster, t-SNE coordinates,
     absolute HC error), the maps and their cluster labels.
     """
-    from hcxai.saliency_file import read_saliency
+    from hcxai.io import InputError
+    from hcxai.saliency_file import read_labels, read_saliency
 
+    labels = [read_labels(path) for path in saliency_paths]
+    pair = {key: labels[0][key] for key in ("backbone", "loss", "analyzer")}
+    for path, label in zip(saliency_paths, labels, strict=True):
+        if {key: label[key] for key in pair} != pair:
+            raise InputError(
+                f"SpRAy takes one model x analyzer's files: {path} holds {label}, "
+                f"{saliency_paths[0]} {labels[0]}"
+            )
     files = [read_saliency(path) for path in saliency_paths]
     maps = np.concatenate([f.maps for f in files])
     spray = spectral_relevance_analysis(maps, block, neighbours, max_clusters, seed)
     table = pd.DataFrame(
         {
-            "backbone": files[0].attributes["backbone"],
-            "loss": files[0].attributes["loss"],
-            "analyzer": files[0].attributes["analyzer"],
+            **pair,
             "fold": np.concatenate(
-                [np.full(len(f.image_ids), int(f.attributes["fold"])) for f in files]
+                [
+                    np.full(len(f.image_ids), int(label["fold"]))
+                    for f, label in zip(files, labels, strict=True)
+                ]
             ),
             "image_id": [i for f in files for i in f.image_ids],
             "cluster": spray.labels,

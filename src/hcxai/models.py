@@ -4,7 +4,8 @@ The paper (section 3.1) uses VGG16 and ResNet50 without their classifier, and
 one linear output for the HC. The model is one flat functional graph (the
 backbone's layers are the model's own), because iNNvestigate cannot analyze
 nested models. The model file carries what later steps need to read it: the
-HC scale (largest training HC in px), backbone, input size and normalisation.
+HC scale (largest training HC in px), backbone, loss, input size and normalisation.
+A model's identity in every table is its backbone and training loss (MODEL_KEYS).
 TensorFlow is imported inside the functions so `import hcxai.models` is cheap.
 """
 

@@ -37,7 +37,7 @@ from hcxai.perturbation import (
     region_masks,
     region_scores,
 )
-from hcxai.saliency_file import SaliencyFile, check_fits, read_saliency
+from hcxai.saliency_file import SaliencyFile, check_fits, read_labels, read_saliency
 from hcxai.stats import PAIRWISE_TABLE, STATS_TABLE
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,6 @@ def with_model(table: pd.DataFrame) -> pd.DataFrame:
     """`table` (with MODEL_KEYS columns) plus the figures' `model` column: each row's label."""
     keys = table[MODEL_KEYS].itertuples(index=False, name=None)
     return table.assign(model=[model_label(dict(zip(MODEL_KEYS, k, strict=True))) for k in keys])
-
-
-def _model_of(attributes: dict) -> str:
-    """The model label of a maps file's attributes."""
-    return model_label({key: str(attributes[key]) for key in MODEL_KEYS})
 
 
 def _saliency_of(path: str, data: Dataset, dataset_path: str) -> SaliencyFile:
@@ -73,20 +68,22 @@ def write_saliency_figures(
     """Fig. 2 (fold 0's first test images, every analyzer) and Fig. 5 (best/worst, all folds)."""
     data = load_dataset(dataset_path)
     images = dict(zip(data.image_id, data.images, strict=True))
-    files = [_saliency_of(f, data, dataset_path) for f in map_files]
+    # Maps are read only for the panels drawn (fold 0, and Fig. 5's analyzer).
+    labels = {path: read_labels(path) for path in map_files}
     fold0 = {
-        (_model_of(f.attributes), f.attributes["analyzer"]): f
-        for f in files
-        if int(f.attributes["fold"]) == 0
+        (model_label(label), label["analyzer"]): _saliency_of(path, data, dataset_path)
+        for path, label in labels.items()
+        if label["fold"] == "0"
     }
     first = next(iter(fold0.values()))
     plot_saliency_comparison(fold0, images, first.image_ids[:images_in_comparison], comparison_path)
-    analyzers = [f.attributes["analyzer"] for f in files]
+    analyzers = [label["analyzer"] for label in labels.values()]
     analyzer = BEST_WORST_ANALYZER if BEST_WORST_ANALYZER in analyzers else analyzers[0]
     by_model: dict[str, list] = {}
-    for f in files:
-        if f.attributes["analyzer"] == analyzer:
-            by_model.setdefault(_model_of(f.attributes), []).append(f)
+    for path, label in labels.items():
+        if label["analyzer"] == analyzer:
+            found = _saliency_of(path, data, dataset_path)
+            by_model.setdefault(model_label(label), []).append(found)
     plot_best_worst(by_model, images, analyzer, best_worst_path)
     log.info("saliency figures: %s, %s", comparison_path, best_worst_path)
 
@@ -117,12 +114,12 @@ def write_process_figure(
     perturbed = np.concatenate(
         [np.zeros((1, size, size), bool), perturbed_areas(order, masks, settings.steps)]
     )
-    analyzer = maps.attributes["analyzer"]
+    label = read_labels(saliency_path)
     plot_perturbation_process(
         steps[..., 0],
         perturbed,
         errors,
-        f"MoRF perturbation of {image_id} ranked by {analyzer} (Reg-{_model_of(maps.attributes)})",
+        f"MoRF perturbation of {image_id} ranked by {label['analyzer']} (Reg-{model_label(label)})",
         out_path,
     )
 
@@ -208,7 +205,7 @@ def write_sanity_figure(
             raise damaged_file(
                 path, f"has image {image_id}, which {dataset_path} lacks", "sanity_maps"
             )
-        model = _model_of(content.attributes)
+        model = model_label({"backbone": content.backbone, "loss": content.loss})
         maps[(model, content.analyzer)] = content.maps[:, 0]
         images.setdefault(model, data.images[data.index_of([image_id])][0])
     keys = [*MODEL_KEYS, "analyzer", "stage"]
@@ -224,8 +221,7 @@ def write_loss_comparison_figure(
     stats = read_table(
         stats_path, STATS_TABLE, rule="aopc_statistics", unique=[*MODEL_KEYS, "analyzer", "order"]
     )
-    morf = stats[stats["order"] == "morf"]
-    if morf.empty:
+    if "morf" not in set(stats["order"]):
         raise damaged_file(
             stats_path, "has no MoRF rows; add morf to perturbation.orders", "aopc_statistics"
         )
@@ -236,7 +232,7 @@ def write_loss_comparison_figure(
         unique=[*MODEL_KEYS, "analyzer"],
     )
     mae = read_table(mae_path, MAE_TABLE, rule="mae_table", unique=[*MODEL_KEYS, "fold"])
-    plot_loss_comparison(morf, localization, mae, out_path)
+    plot_loss_comparison(stats, localization, mae, out_path)
     log.info(
         "loss comparison: %s (%d backbone x loss models)", out_path, len(mae[mae["fold"] == "all"])
     )

@@ -25,6 +25,8 @@ from hcxai.io import (
 )
 
 DATASETS = ("maps", "image_ids", "hc_true_px", "hc_pred_px")
+# What a file is of: the stages that gather many files (figures, SpRAy) group them by these.
+LABELS = ("backbone", "loss", "fold", "analyzer")
 RULE = "saliency"  # the rule that writes these files
 
 
@@ -99,6 +101,16 @@ def check_fits(
             f"images: maps made at another image_size (or set image_size to {size})",
             RULE,
         )
+
+
+def read_labels(path: str | Path) -> dict[str, str]:
+    """A saliency file's LABELS (its model, fold and analyzer) without reading its maps."""
+
+    def labels(h5: h5py.File) -> dict[str, str]:
+        require_contents(h5, path, "a saliency file", RULE, DATASETS, LABELS)
+        return {key: str(h5.attrs[key]) for key in LABELS}
+
+    return read_hdf5(path, labels, RULE)
 
 
 def _read(h5: h5py.File, path: str | Path) -> SaliencyFile:

@@ -58,25 +58,27 @@ PREDICTIONS = {
 PREDICTION_COLUMNS = list(PREDICTIONS)
 
 
-LOSSES = ("mae", "mse", "huber")
-
-
 def make_loss(training: dict[str, Any]) -> Any:
-    """The Keras loss `training["loss"]`; Huber's delta is in units of the HC scale
-    (targets are HC / largest training HC), `training["huber_delta"]`."""
+    """The Keras loss `training["loss"]` (one entry per name of the schema's `losses`);
+    Huber's delta is in units of the HC scale (targets are HC / largest training HC),
+    `training["huber_delta"]`."""
     import tensorflow as tf
 
-    name = training["loss"]
-    if name not in LOSSES:
-        raise InputError(f"losses: {name!r} is unknown; choose from {list(LOSSES)}")
-    if name == "huber":
+    def huber() -> Any:
         delta = training.get("huber_delta")
         if not isinstance(delta, int | float) or delta <= 0:
             raise InputError(f"training.huber_delta {delta!r} must be a positive number")
         return tf.keras.losses.Huber(delta=float(delta))
-    return {"mae": tf.keras.losses.MeanAbsoluteError, "mse": tf.keras.losses.MeanSquaredError}[
-        name
-    ]()
+
+    losses = {
+        "mae": tf.keras.losses.MeanAbsoluteError,
+        "mse": tf.keras.losses.MeanSquaredError,
+        "huber": huber,
+    }
+    name = training["loss"]
+    if name not in losses:
+        raise InputError(f"losses: {name!r} is unknown; choose from {list(losses)}")
+    return losses[name]()
 
 
 def learning_rate_schedule_check(training: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-# Meta-explanations (SpRAy) per backbone x analyzer, and explanation quality vs prediction error.
+# Meta-explanations (SpRAy) per model (backbone x loss) x analyzer, and explanation quality vs prediction error.
 
 META_TABLE = "results/meta/{backbone}/{loss}/{analyzer}.csv"
 

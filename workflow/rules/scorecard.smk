@@ -1,4 +1,4 @@
-# The scorecard: faithfulness (AOPC), localization and sanity per backbone x analyzer.
+# The scorecard: faithfulness (AOPC), localization and sanity per model (backbone x loss) x analyzer.
 
 
 rule scorecard:

@@ -1,4 +1,4 @@
-"""Rule aopc_pair: every image's AOPC and the mean curve of one backbone x analyzer (hcxai.aopc)."""
+"""Rule aopc_pair: every image's AOPC and the mean curve of one model x analyzer (hcxai.aopc)."""
 
 from hcxai.aopc import write_pair
 from hcxai.io import run_job

@@ -1,4 +1,4 @@
-"""Rule mae_table: MAE per backbone and fold, Bland-Altman limits (hcxai.agreement)."""
+"""Rule mae_table: MAE per model and fold, Bland-Altman limits (hcxai.agreement)."""
 
 from hcxai.agreement import write_mae_table
 from hcxai.io import run_job

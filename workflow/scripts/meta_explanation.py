@@ -1,4 +1,4 @@
-"""Rule meta_explanation: SpRAy over each analyzer's maps of one backbone (hcxai.meta)."""
+"""Rule meta_explanation: SpRAy over each analyzer's maps of one model (hcxai.meta)."""
 
 import json
 

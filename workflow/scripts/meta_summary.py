@@ -1,4 +1,4 @@
-"""Rule meta_summary: cluster sizes and errors of every backbone x analyzer (hcxai.meta)."""
+"""Rule meta_summary: cluster sizes and errors of every model x analyzer (hcxai.meta)."""
 
 from hcxai.io import run_job
 from hcxai.meta import write_meta_summary

@@ -1,4 +1,4 @@
-"""Rule perturb (TensorFlow env): one shard of an analyzer x backbone x fold."""
+"""Rule perturb (TensorFlow env): one shard of an analyzer x model x fold."""
 
 from hcxai.io import job_arguments, run_job
 from hcxai.perturbation import Settings, run_shard

@@ -1,4 +1,4 @@
-"""Rule saliency (TensorFlow env): one analyzer on one backbone x fold (hcxai.saliency)."""
+"""Rule saliency (TensorFlow env): one analyzer on one model x fold (hcxai.saliency)."""
 
 from hcxai.io import job_arguments, run_job
 from hcxai.saliency import compute_saliency

@@ -1,4 +1,4 @@
-"""Rule sanity_summary: every backbone x analyzer's stage table in results/sanity.csv."""
+"""Rule sanity_summary: every model x analyzer's stage table in results/sanity.csv."""
 
 from hcxai.io import run_job
 from hcxai.sanity_metrics import write_summary

@@ -1,4 +1,4 @@
-"""Rule train (TensorFlow env): one backbone x fold (hcxai.train)."""
+"""Rule train (TensorFlow env): one backbone x loss x fold (hcxai.train)."""
 
 from hcxai.io import job_arguments, run_job
 from hcxai.train import train_fold
