@@ -494,7 +494,7 @@ def plot_loss_comparison(
     aopc = aopc_stats[aopc_stats["order"] == "morf"]
     backbones = list(dict.fromkeys(aopc["backbone"]))
     losses = list(dict.fromkeys(aopc["loss"]))
-    width = max(6.0, 1.2 + 0.5 * aopc["analyzer"].nunique() * len(losses))  # per column
+    width = max(6.0, 1.2 + 0.3 * aopc["analyzer"].nunique() * len(losses))  # per column
     size = (width * len(backbones), 10)
     figure, axes = plt.subplots(3, len(backbones), figsize=size, squeeze=False)
     for column, backbone in enumerate(backbones):
