@@ -233,6 +233,13 @@ def plot_perturbation_process(
     return figure
 
 
+def _mean_and_ci_error(table: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """`metric`_mean and its CI as matplotlib's (2, n) `yerr`; a missing bound draws no bar."""
+    mean = table[f"{metric}_mean"].to_numpy(dtype=float)
+    low, high = table[f"{metric}_ci_low"], table[f"{metric}_ci_high"]
+    return mean, np.clip(np.nan_to_num(np.stack([mean - low, high - mean])), 0, None)
+
+
 def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
     """Skull focus (top) and rank accuracy (bottom) per analyzer, a column per model.
 
@@ -254,9 +261,7 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
         positions = np.arange(len(frame))
         colors = ["tab:gray" if a == "random" else "tab:blue" for a in frame["analyzer"]]
         for axis, (metric, label) in zip(axes[:, column], rows, strict=True):
-            mean = frame[f"{metric}_mean"].to_numpy(dtype=float)
-            low, high = frame[f"{metric}_ci_low"], frame[f"{metric}_ci_high"]
-            error = np.clip(np.nan_to_num(np.stack([mean - low, high - mean])), 0, None)
+            mean, error = _mean_and_ci_error(frame, metric)
             axis.bar(positions, mean, yerr=error, color=colors, capsize=3)
             chance = 1.0 if metric == "skull_focus" else float(frame["band_share_mean"].mean())
             axis.axhline(chance, color="tab:red", linestyle="--", linewidth=1, label="chance")
@@ -473,9 +478,7 @@ def _grouped_bars(axis: plt.Axes, table: pd.DataFrame, metric: str, losses: list
     width = 0.8 / len(losses)
     for k, loss in enumerate(losses):
         rows = table[table["loss"] == loss].set_index("analyzer").reindex(analyzers)
-        mean = rows[f"{metric}_mean"].to_numpy(dtype=float)
-        low, high = rows[f"{metric}_ci_low"], rows[f"{metric}_ci_high"]
-        error = np.clip(np.nan_to_num(np.stack([mean - low, high - mean])), 0, None)
+        mean, error = _mean_and_ci_error(rows, metric)
         positions = np.arange(len(analyzers)) + (k - (len(losses) - 1) / 2) * width
         axis.bar(positions, mean, width, yerr=error, capsize=2, label=loss, color=f"C{k}")
     axis.set_xticks(np.arange(len(analyzers)), analyzers, rotation=45, ha="right", fontsize=7)

@@ -70,20 +70,24 @@ def write_saliency_figures(
     images = dict(zip(data.image_id, data.images, strict=True))
     # Maps are read only for the panels drawn (fold 0, and Fig. 5's analyzer).
     labels = {path: read_labels(path) for path in map_files}
+    analyzers = [label["analyzer"] for label in labels.values()]
+    analyzer = BEST_WORST_ANALYZER if BEST_WORST_ANALYZER in analyzers else analyzers[0]
+    maps = {
+        path: _saliency_of(path, data, dataset_path)
+        for path, label in labels.items()
+        if label["fold"] == "0" or label["analyzer"] == analyzer
+    }
     fold0 = {
-        (model_label(label), label["analyzer"]): _saliency_of(path, data, dataset_path)
+        (model_label(label), label["analyzer"]): maps[path]
         for path, label in labels.items()
         if label["fold"] == "0"
     }
     first = next(iter(fold0.values()))
     plot_saliency_comparison(fold0, images, first.image_ids[:images_in_comparison], comparison_path)
-    analyzers = [label["analyzer"] for label in labels.values()]
-    analyzer = BEST_WORST_ANALYZER if BEST_WORST_ANALYZER in analyzers else analyzers[0]
     by_model: dict[str, list] = {}
     for path, label in labels.items():
         if label["analyzer"] == analyzer:
-            found = _saliency_of(path, data, dataset_path)
-            by_model.setdefault(model_label(label), []).append(found)
+            by_model.setdefault(model_label(label), []).append(maps[path])
     plot_best_worst(by_model, images, analyzer, best_worst_path)
     log.info("saliency figures: %s, %s", comparison_path, best_worst_path)
 
