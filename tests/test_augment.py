@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hcxai.augment import random_affine, transformed_hc_ratio, warp
+from hcxai.augment import augment_batch, random_affine, transformed_hc_ratio, warp
 from hcxai.ellipse import Ellipse
 
 SCALE = (800 / 64, 540 / 64)
@@ -40,8 +40,27 @@ def test_rotation_in_stretched_network_pixels_changes_the_hc():
     # only if the pixels are square, which they are not: check against point geometry.
     pts = Ellipse(*ELLIPSE).points(400)
     moved = pts @ np.array([[c, -s], [s, c]]).T
-    perimeter = lambda p: np.sum(np.hypot(*np.diff(np.vstack([p, p[:1]]) * SCALE, axis=0).T))  # noqa: E731
-    assert ratio == pytest.approx(perimeter(moved) / perimeter(pts), rel=1e-4)
+    assert ratio == pytest.approx(polyline(moved, SCALE) / polyline(pts, SCALE), rel=1e-4)
+
+
+def polyline(points, scale):
+    """The closed polyline's length in original pixels (the oracle for a perimeter)."""
+    closed = np.vstack([points, points[:1]]) * np.asarray(scale)
+    return np.sum(np.hypot(*np.diff(closed, axis=0).T))
+
+
+def test_each_image_goes_through_the_warp_at_its_own_scan_size():
+    # Two of HC18's real sizes: the same warp changes their HC by different factors.
+    scales = np.array([[800 / 64, 540 / 64], [738 / 64, 563 / 64]])
+    images = np.zeros((2, 64, 64), dtype=np.uint8)
+    ellipses = np.array([ELLIPSE, ELLIPSE])
+    _, ratios = augment_batch(images, ellipses, np.random.default_rng(7), scales)
+    rng = np.random.default_rng(7)
+    pts = Ellipse(*ELLIPSE).points(2000)
+    for ratio, scale in zip(ratios, scales, strict=True):
+        matrix = random_affine(rng, 64)
+        moved = pts @ matrix[:2, :2].T + matrix[:2, 2]
+        assert ratio == pytest.approx(polyline(moved, scale) / polyline(pts, scale), rel=1e-4)
 
 
 def test_warp_moves_pixels_where_the_matrix_says():

@@ -218,6 +218,7 @@ def write_dataset(path: Path, ids: list[str], ellipses: list[Ellipse], size: int
         for key in ("pixel_size_mm", "hc_mm", "hc_px"):
             h5[key] = np.ones(len(ids))
         h5["ellipse_resized"] = np.array([stored_row(e) for e in ellipses])
+        h5["original_size"] = np.tile([800, 540], (len(ids), 1))
 
 
 def write_maps(path: Path, ids: list[str], maps: np.ndarray, **attributes) -> None:

@@ -71,14 +71,19 @@ def augment_batch(
     images: np.ndarray,
     ellipses_resized: np.ndarray,
     rng: np.random.Generator,
-    original_scale: tuple[float, float],
+    original_scale: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Augmented copies of `images` (N x size x size) and the factors for their HC targets."""
+    """Augmented copies of `images` (N x size x size) and the factors for their HC targets.
+
+    `original_scale` (N x 2) is each image's own (width, height) / size: HC18's
+    scans differ in size, so each HC goes through the warp at its scan's scale.
+    """
     size = images.shape[-1]
     out = np.empty_like(images)
     ratios = np.empty(len(images))
-    for i, (image, ellipse) in enumerate(zip(images, ellipses_resized, strict=True)):
+    rows = zip(images, ellipses_resized, np.asarray(original_scale), strict=True)
+    for i, (image, ellipse, scale) in enumerate(rows):
         matrix = random_affine(rng, size)
         out[i] = warp(image, matrix)
-        ratios[i] = transformed_hc_ratio(ellipse, matrix, original_scale)
+        ratios[i] = transformed_hc_ratio(ellipse, matrix, (float(scale[0]), float(scale[1])))
     return out, ratios

@@ -1,10 +1,11 @@
 """The HC18 data layer: read an HC18-layout folder, check it, and cache it as HDF5.
 
-An HC18 folder holds `training_set/NNN_HC.png` (800x540 8-bit grayscale),
-`training_set/NNN_HC_Annotation.png` (the skull ellipse drawn as a thin white
-outline) and `training_set_pixel_size_and_HC.csv`. The same loader reads the
-real data set and the embedded phantoms. Every check fails early with an
-`InputError` that names the file (and CSV line) and says what to fix.
+An HC18 folder holds `training_set/NNN_HC.png` (8-bit grayscale; 975 of HC18's
+999 scans are 800x540, 24 are 738-800 x 539-563), `training_set/NNN_HC_Annotation.png`
+(the skull ellipse, of its scan's size: HC18 draws a thin grey outline, re-saved
+copies are often filled and/or RGB) and `training_set_pixel_size_and_HC.csv`. The
+same loader reads the real data set and the embedded phantoms. Every check fails
+early with an `InputError` that names the file (and CSV line) and says what to fix.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +21,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+from skimage import measure
 
 import hcxai
-from hcxai.ellipse import Ellipse, fit_outline
+from hcxai.ellipse import Ellipse, fit_ellipse
 from hcxai.io import (
     InputError,
     atomic_output,
@@ -35,7 +39,9 @@ from hcxai.models import MIN_IMAGE_SIZE
 
 log = logging.getLogger(__name__)
 
-HC18_WIDTH, HC18_HEIGHT = 800, 540
+HC18_WIDTH, HC18_HEIGHT = 800, 540  # the size of 975 of HC18's 999 scans (and the phantoms)
+# A scan outside these bounds is not an HC18-like ultrasound frame (a thumbnail, a crop).
+MIN_SCAN_SIDE, MAX_SCAN_SIDE = 400, 2000
 CSV_NAME = "training_set_pixel_size_and_HC.csv"
 IMAGE_FOLDER = "training_set"
 ANNOTATION_SUFFIX = "_Annotation.png"
@@ -48,7 +54,12 @@ COLUMNS = {
 }
 ELLIPSE_FIELDS = "cx,cy,a,b,angle"
 MIN_OUTLINE_PIXELS = 20
-FORMAT_VERSION = 2  # 2: ellipse_resized in network pixel-centre coordinates
+OUTLINE_EROSIONS = 3
+# 2: ellipse_resized in network pixel-centre coordinates; 3: each scan's own original_size
+FORMAT_VERSION = 3
+# The fitted annotation perimeter may differ from the CSV's HC by this much (HC18's
+# outlines agree to a median 0.003%, max 0.024%; a filled copy's boundary to < 1%).
+HC_AGREEMENT_TOLERANCE = 0.05
 NORMALISATION_NOTE = "per-image z-score, grayscale replicated to 3 channels"
 
 
@@ -187,36 +198,106 @@ def read_csv(root: str | Path) -> list[Record]:
     return records
 
 
-def _read_png(path: Path, what: str) -> np.ndarray:
-    """Decode an 8-bit grayscale PNG of HC18's size, or say exactly what is wrong."""
+def _open_png(path: Path, what: str) -> Image.Image:
+    """A decoded PNG, or an InputError naming the file."""
     if not path.is_file():
         raise InputError(f"{path}: {what} not found; HC18 has one per scan")
     try:
         with Image.open(path) as image:
             image.load()
-            array = np.asarray(image.convert("L"))
+            return image.copy()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise InputError(
             f"{path}: {what} is not a readable PNG ({error}); replace the file"
         ) from None
-    if array.shape != (HC18_HEIGHT, HC18_WIDTH):
+
+
+def read_scan(path: Path) -> np.ndarray:
+    """A scan as 8-bit grayscale, of any size near HC18's (each is resized on its own)."""
+    array = np.asarray(_open_png(path, "scan").convert("L"))
+    height, width = array.shape
+    if min(width, height) < MIN_SCAN_SIDE or max(width, height) > MAX_SCAN_SIDE:
         raise InputError(
-            f"{path}: {what} is {array.shape[1]}x{array.shape[0]} px, expected HC18's "
-            f"{HC18_WIDTH}x{HC18_HEIGHT}"
+            f"{path}: scan is {width}x{height} px; HC18 scans are about {HC18_WIDTH}x"
+            f"{HC18_HEIGHT} (sides {MIN_SCAN_SIDE}-{MAX_SCAN_SIDE} px accepted): is this "
+            "file a full ultrasound frame?"
         )
     return array
 
 
-def fit_annotation(path: Path) -> Ellipse:
-    """Fit the skull ellipse drawn in an HC18 annotation image."""
-    outline = _read_png(path, "annotation") > 127
-    if outline.sum() < MIN_OUTLINE_PIXELS:
+def annotation_intensity(image: Image.Image) -> np.ndarray:
+    """An annotation's brightness in [0, 1] whatever its PNG mode.
+
+    Grey, palette, RGB and 16-bit images give their luminance; an alpha channel
+    multiplies it (transparent counts as background).
+    """
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        return values / (65535.0 if image.mode != "I" else max(values.max(), 1.0))
+    alpha = None
+    if image.mode in ("LA", "RGBA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba, dtype=np.float64)[..., 3] / 255
+        image = rgba
+    luminance = np.asarray(image.convert("L"), dtype=np.float64) / 255
+    return luminance if alpha is None else luminance * alpha
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """The skull ellipse of one annotation image and the form it was drawn in."""
+
+    ellipse: Ellipse
+    form: str  # "outline" (HC18's) or "filled"
+    mode: str  # the PNG mode: L, RGB, RGBA, ...
+
+
+def skull_outline(intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """The (x, y) points of an annotation's skull outline and its form.
+
+    Bright means at least half the brightest value (anti-aliased edges, 0/1 and
+    0/255 masks alike). A thin outline is fitted by its pixels, as HC18 draws it;
+    a filled ellipse by the sub-pixel edge of the filled region (the longest
+    half-brightness contour), so both forms give the same ellipse.
+    """
+    level = intensity.max() / 2
+    mask = intensity > level
+    # A line a few pixels wide (HC18's is about 2.5) vanishes under a few erosions,
+    # a filled ellipse does not; unlike a hole fill this holds for an outline
+    # that the image border cuts open.
+    if ndimage.binary_erosion(mask, iterations=OUTLINE_EROSIONS).sum() < 0.5 * mask.sum():
+        y, x = np.nonzero(mask)
+        return x.astype(np.float64), y.astype(np.float64), "outline"
+    # Padding closes a region cut by the image border; contour points on the border
+    # are the image's edge, not the skull's, and are dropped.
+    contours = measure.find_contours(np.pad(intensity, 1), level)
+    edge = max(contours, key=len) - 1 if contours else np.empty((0, 2))
+    rows, cols = intensity.shape
+    inside = (edge[:, 0] >= 0) & (edge[:, 0] <= rows - 1) & (edge[:, 1] >= 0)
+    edge = edge[inside & (edge[:, 1] <= cols - 1)]
+    return edge[:, 1], edge[:, 0], "filled"
+
+
+def fit_annotation(path: Path, shape: tuple[int, int] | None = None) -> Annotation:
+    """Fit the skull ellipse drawn in an annotation image (outline or filled, any mode).
+
+    `shape` (rows, cols) is the scan's: an annotation of another size is refused.
+    """
+    image = _open_png(path, "annotation")
+    intensity = annotation_intensity(image)
+    if shape is not None and intensity.shape != shape:
         raise InputError(
-            f"{path}: annotation has {int(outline.sum())} outline pixels; it holds no "
-            "ellipse (expected a white ellipse outline on black)"
+            f"{path}: annotation is {intensity.shape[1]}x{intensity.shape[0]} px but its scan "
+            f"is {shape[1]}x{shape[0]}; each annotation must have its scan's size"
+        )
+    x, y, form = skull_outline(intensity) if intensity.max() > 0 else ([], [], "blank")
+    if len(x) < MIN_OUTLINE_PIXELS:
+        raise InputError(
+            f"{path}: annotation has {len(x)} outline points; it holds no "
+            "ellipse (expected a white ellipse, outlined or filled, on black)"
         )
     try:
-        return fit_outline(outline)
+        return Annotation(fit_ellipse(np.asarray(x), np.asarray(y)), form, image.mode)
     except ValueError as error:
         raise InputError(f"{path}: no ellipse fits the annotation ({error})") from None
 
@@ -240,26 +321,60 @@ def in_network_pixels(ellipse: Ellipse, sx: float, sy: float) -> Ellipse:
     )
 
 
-def _read_scans(
-    records: list[Record], folder: Path, image_size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Resized scans, and the annotation ellipses in original and in network pixels."""
+@dataclass(frozen=True)
+class Scans:
+    """What ingest reads from the scans and their annotations, one row per record."""
+
+    images: np.ndarray  # (n, size, size) uint8
+    original_size: np.ndarray  # (n, 2): width, height of each scan
+    ellipses: np.ndarray  # (n, 5) in original pixels
+    ellipses_resized: np.ndarray  # (n, 5) in network pixels
+    forms: list[str]  # "outline/L", "filled/RGB", ...
+
+
+def _read_scans(records: list[Record], folder: Path, image_size: int) -> Scans:
+    """Each scan resized from its own size, its ellipse put in network pixels from its size."""
     n = len(records)
     images = np.empty((n, image_size, image_size), dtype=np.uint8)
+    original_size = np.empty((n, 2), dtype=np.int64)
     ellipses, ellipses_resized = np.empty((n, 5)), np.empty((n, 5))
-    sx, sy = image_size / HC18_WIDTH, image_size / HC18_HEIGHT
+    forms = []
     for i, record in enumerate(records):
-        images[i] = resize_area(_read_png(folder / record.filename, "scan"), image_size)
-        ellipse = fit_annotation(folder / record.annotation)
-        ellipses[i] = ellipse.as_array()
-        ellipses_resized[i] = in_network_pixels(ellipse, sx, sy).as_array()
+        scan = read_scan(folder / record.filename)
+        height, width = scan.shape
+        images[i] = resize_area(scan, image_size)
+        original_size[i] = width, height
+        annotation = fit_annotation(folder / record.annotation, scan.shape)
+        ellipses[i] = annotation.ellipse.as_array()
+        ellipses_resized[i] = in_network_pixels(
+            annotation.ellipse, image_size / width, image_size / height
+        ).as_array()
+        forms.append(f"{annotation.form}/{annotation.mode}")
         if (i + 1) % 200 == 0 or i + 1 == n:
             log.info("ingest: %d/%d scans read", i + 1, n)
-    return images, ellipses, ellipses_resized
+    return Scans(images, original_size, ellipses, ellipses_resized, forms)
 
 
-def _log_annotation_agreement(records: list[Record], ellipses: np.ndarray) -> None:
-    """How well the fitted annotation perimeter gives back the CSV's HC (a sanity check)."""
+def _log_scan_sizes(scans: Scans) -> None:
+    """What a user checks first on a new copy of HC18: its sizes and annotation forms."""
+    sizes = Counter(f"{w}x{h}" for w, h in scans.original_size)
+    log.info(
+        "scan sizes: %s (each resized from its own size)",
+        ", ".join(f"{size} ({count})" for size, count in sizes.most_common()),
+    )
+    log.info(
+        "annotation forms: %s",
+        ", ".join(f"{form} ({count})" for form, count in Counter(scans.forms).most_common()),
+    )
+
+
+def check_annotation_agreement(records: list[Record], ellipses: np.ndarray) -> None:
+    """The fitted annotation perimeter must give back the CSV's HC (within 5%).
+
+    A larger disagreement means the annotation is not the skull ellipse the HC
+    was measured on (another drawing, a mask of something else, a swapped file,
+    a wrong pixel size): every localization number made from it would be wrong.
+    """
     pixel_size = np.array([r.pixel_size_mm for r in records])
     hc_mm = np.array([r.hc_mm for r in records])
     perimeter_px = np.array([Ellipse(*row).perimeter for row in ellipses])
@@ -270,10 +385,18 @@ def _log_annotation_agreement(records: list[Record], ellipses: np.ndarray) -> No
         100 * disagreement.max(),
         records[int(np.argmax(disagreement))].filename,
     )
-    if disagreement.max() > 0.05:
-        log.warning(
-            "%d scan(s) whose annotation perimeter differs from the CSV HC by > 5%%",
-            int((disagreement > 0.05).sum()),
+    bad = np.flatnonzero(disagreement > HC_AGREEMENT_TOLERANCE)
+    if bad.size:
+        examples = ", ".join(
+            f"{records[i].annotation} (perimeter {perimeter_px[i] * pixel_size[i]:.1f} mm, "
+            f"CSV {hc_mm[i]:.1f} mm)"
+            for i in bad[:3]
+        )
+        raise InputError(
+            f"{bad.size} of {len(records)} annotation(s) disagree with the CSV's head "
+            f"circumference by more than {HC_AGREEMENT_TOLERANCE:.0%}: {examples}. The "
+            "annotation may not be the skull ellipse, or the pixel size or HC of its CSV "
+            "row may be wrong; fix or remove those scans"
         )
 
 
@@ -283,15 +406,16 @@ def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str)
     if image_size < MIN_IMAGE_SIZE:
         raise InputError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
     records = read_csv(root)
-    images, ellipses, ellipses_resized = _read_scans(records, root / IMAGE_FOLDER, image_size)
-    _log_annotation_agreement(records, ellipses)
+    scans = _read_scans(records, root / IMAGE_FOLDER, image_size)
+    _log_scan_sizes(scans)
+    check_annotation_agreement(records, scans.ellipses)
     pixel_size = np.array([r.pixel_size_mm for r in records])
     hc_mm = np.array([r.hc_mm for r in records])
     strings = h5py.string_dtype()
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset(
             "images",
-            data=images,
+            data=scans.images,
             chunks=(1, image_size, image_size),
             compression="gzip",
             compression_opts=4,
@@ -301,18 +425,19 @@ def ingest(root: str | Path, out_path: str | Path, image_size: int, source: str)
         h5.create_dataset("pixel_size_mm", data=pixel_size)
         h5.create_dataset("hc_mm", data=hc_mm)
         h5.create_dataset("hc_px", data=hc_mm / pixel_size)
-        h5.create_dataset("ellipse", data=ellipses)
-        h5.create_dataset("ellipse_resized", data=ellipses_resized)
+        h5.create_dataset("original_size", data=scans.original_size)
+        h5.create_dataset("ellipse", data=scans.ellipses)
+        h5.create_dataset("ellipse_resized", data=scans.ellipses_resized)
         h5.attrs.update(
             {
                 "source": source,
                 "source_path": str(root.resolve()),
                 "image_size": image_size,
-                "original_width": HC18_WIDTH,
-                "original_height": HC18_HEIGHT,
                 "ellipse_fields": ELLIPSE_FIELDS,
-                "hc_px_definition": "HC (mm) / pixel size (mm), at the original 800x540 resolution",
-                "resize": "area (PIL BOX), aspect ratio not kept, as the paper's 128x128 input",
+                "original_size_fields": "width,height",
+                "hc_px_definition": "HC (mm) / pixel size (mm), at the scan's original resolution",
+                "resize": "area (PIL BOX) from each scan's own size, aspect ratio not kept, "
+                "as the paper's 128x128 input",
                 "hcxai_version": hcxai.__version__,
                 "format_version": FORMAT_VERSION,
             }
@@ -330,6 +455,11 @@ class Dataset:
     hc_mm: np.ndarray
     hc_px: np.ndarray
     ellipse_resized: np.ndarray
+    original_size: np.ndarray  # (n, 2): each scan's width, height before the resize
+
+    def original_scale(self, rows: np.ndarray) -> np.ndarray:
+        """(width / size, height / size) of each row: network pixels -> original pixels."""
+        return self.original_size[rows] / self.images.shape[-1]
 
     def index_of(self, image_ids: list[str] | np.ndarray) -> np.ndarray:
         """Row indices of `image_ids`; InputError for an id the data set does not have."""
@@ -343,8 +473,16 @@ class Dataset:
         return np.array([position[i] for i in image_ids], dtype=np.int64)
 
 
-DATASETS = ("images", "image_id", "pixel_size_mm", "hc_mm", "hc_px", "ellipse_resized")
-NUMBERS = ("pixel_size_mm", "hc_mm", "hc_px", "ellipse_resized")
+DATASETS = (
+    "images",
+    "image_id",
+    "pixel_size_mm",
+    "hc_mm",
+    "hc_px",
+    "ellipse_resized",
+    "original_size",
+)
+NUMBERS = ("pixel_size_mm", "hc_mm", "hc_px", "ellipse_resized", "original_size")
 
 
 def _check_dataset_file(h5: h5py.File, path: str | Path) -> None:
@@ -363,14 +501,15 @@ def _check_dataset_file(h5: h5py.File, path: str | Path) -> None:
         raise damaged_file(path, f"has datasets of different lengths {shapes}", "ingest")
     n, *size = shapes["images"]
     side = size[0] if size else None
-    expected = {"images": (n, side, side), "ellipse_resized": (n, 5)}
+    expected = {"images": (n, side, side), "ellipse_resized": (n, 5), "original_size": (n, 2)}
     expected |= {name: (n,) for name in ("image_id", "pixel_size_mm", "hc_mm", "hc_px")}
     wrong = {name: shape for name, shape in shapes.items() if shape != expected[name]}
     if wrong or h5["images"].dtype != np.uint8:
         raise damaged_file(
             path,
             f"has datasets shaped {wrong or shapes} (images {h5['images'].dtype}), expected "
-            "uint8 images (n, s, s), ellipses (n, 5) and one value per image otherwise",
+            "uint8 images (n, s, s), ellipses (n, 5), sizes (n, 2) and one value per image "
+            "otherwise",
             "ingest",
         )
 

@@ -24,8 +24,6 @@ import pandas as pd
 import hcxai
 from hcxai.augment import augment_batch
 from hcxai.data import (
-    HC18_HEIGHT,
-    HC18_WIDTH,
     NORMALISATION_NOTE,
     Dataset,
     load_dataset,
@@ -176,12 +174,11 @@ def epoch_inputs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The training images plus `augment_factor - 1` augmented copies, and their targets."""
     images, target = fold.images("train"), fold.hc_px("train") / fold.hc_scale_px
-    image_size = images.shape[-1]
-    original_scale = (HC18_WIDTH / image_size, HC18_HEIGHT / image_size)
+    rows = fold.index["train"]
     epoch_images, epoch_target = [images], [target]
     for _ in range(augment_factor - 1):
         augmented, ratio = augment_batch(
-            images, fold.data.ellipse_resized[fold.index["train"]], rng, original_scale
+            images, fold.data.ellipse_resized[rows], rng, fold.data.original_scale(rows)
         )
         epoch_images.append(augmented)
         epoch_target.append(target * ratio)
