@@ -6,7 +6,7 @@ CONFIG ?= config/config.yaml
 SNAKEMAKE := $(VENV)/bin/snakemake
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: env run test dry-run lint clean
+.PHONY: env run test dry-run lint clean weights
 
 env: $(VENV)/.built $(VENV_TF)/.built
 
@@ -28,6 +28,12 @@ $(VENV_TF)/.built: envs/tensorflow.txt pyproject.toml
 
 run: env
 	$(SNAKEMAKE) --configfile $(CONFIG) --cores all
+
+# The ImageNet notop weights of both backbones into Keras' cache ($$KERAS_HOME/models,
+# default ~/.keras/models), for `training.weights: imagenet`. Run it where there is
+# internet (a cluster's login node); WEIGHTS_DIR=/shared/path puts them elsewhere.
+weights: $(VENV)/.built
+	$(VENV)/bin/python -m hcxai.weights $(if $(WEIGHTS_DIR),--dir $(WEIGHTS_DIR))
 
 dry-run: env
 	$(SNAKEMAKE) --configfile $(CONFIG) --cores all -n

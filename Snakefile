@@ -34,6 +34,10 @@ include: "workflow/rules/meta.smk"
 include: "workflow/rules/losses.smk"
 
 
+onstart:
+    check_weights()
+
+
 rule all:
     input:
         final_targets(),

@@ -22,7 +22,6 @@ import h5py
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
-from skimage import measure
 
 import hcxai
 from hcxai.ellipse import Ellipse, fit_ellipse
@@ -268,6 +267,9 @@ def skull_outline(intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     if ndimage.binary_erosion(mask, iterations=OUTLINE_EROSIONS).sum() < 0.5 * mask.sum():
         y, x = np.nonzero(mask)
         return x.astype(np.float64), y.astype(np.float64), "outline"
+    # Only ingest fits annotations; the TensorFlow env, which reads the cache, lacks skimage.
+    from skimage import measure
+
     # Padding closes a region cut by the image border; contour points on the border
     # are the image's edge, not the skull's, and are dropped.
     contours = measure.find_contours(np.pad(intensity, 1), level)

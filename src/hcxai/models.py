@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from hcxai.io import InputError, damaged_file, read_hdf5, require_contents
+from hcxai.weights import check_weights_file, fetch_imagenet, weights_path
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,6 @@ ALLOWED_LAYERS = frozenset(
     }
 )
 
-# Keras' ImageNet files without the classifier, as keras.applications fetches them.
-IMAGENET_FILES = {
-    "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-}
-IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
-
 
 def _vgg16(**kwargs: Any) -> tf.keras.Model:
     import tensorflow as tf
@@ -136,10 +130,6 @@ def check_backbone(backbone: str, image_size: int) -> None:
         )
 
 
-def keras_cache_dir() -> Path:
-    return Path.home() / ".keras" / "models"
-
-
 def _network_is_reachable(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
     try:
         with socket.create_connection((host, 443), timeout=timeout):
@@ -149,39 +139,17 @@ def _network_is_reachable(host: str = "storage.googleapis.com", timeout: float =
 
 
 def resolve_weights(backbone: str, weights: str) -> Path | None:
-    """The backbone weights file that `weights` names (None: random initialisation).
+    """The checked backbone weights file that `weights` names (None: random initialisation).
 
-    `imagenet` is Keras' notop file in ~/.keras/models; when it is not there
-    and the network is closed (compute nodes often are), fail at once and say
-    which file to place where, instead of hanging in a download.
+    `imagenet` is Keras' notop file in its cache; where it is absent and the
+    network is open, it is downloaded; where the network is closed (compute
+    nodes often are), fail at once and say which file to place where, instead
+    of hanging in a download.
     """
-    if weights == "none":
-        return None
-    if weights == "imagenet":
-        path = keras_cache_dir() / IMAGENET_FILES[backbone]
-        if path.is_file():
-            return path
-        if _network_is_reachable():
-            import tensorflow as tf
-
-            return Path(
-                tf.keras.utils.get_file(
-                    IMAGENET_FILES[backbone],
-                    IMAGENET_URL + IMAGENET_FILES[backbone],
-                    cache_subdir="models",
-                )
-            )
-        raise InputError(
-            f"training.weights: imagenet needs {path}, which is absent, and the network is "
-            f"closed; download {IMAGENET_URL}{IMAGENET_FILES[backbone]} elsewhere and place "
-            f"it at {path} (on every node), or set training.weights: none"
-        )
-    path = Path(weights)
-    if not path.is_file():
-        raise InputError(
-            f"training.weights: {weights!r} is neither none, imagenet nor an existing file"
-        )
-    return path
+    path = weights_path(backbone, weights)
+    if weights == "imagenet" and not path.is_file() and _network_is_reachable():
+        fetch_imagenet([backbone], path.parent)
+    return check_weights_file(backbone, weights)
 
 
 def build_model(

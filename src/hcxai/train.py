@@ -39,6 +39,7 @@ from hcxai.models import (
     write_model_attributes,
 )
 from hcxai.splits import fold_ids, read_splits
+from hcxai.weights import sha256
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ def train_fold(
     data = load_fold(dataset_path, splits_path, fold)
     image_size = data.data.images.shape[-1]
     check_backbone(backbone, image_size)
-    resolve_weights(backbone, training["weights"])  # fail before any work
+    weights = resolve_weights(backbone, training["weights"])  # fail before any work
     configure_tensorflow(threads, int(training["seed"]))
     model = compile_model(backbone, data, training, augment_factor)
     log.info(
@@ -334,6 +335,12 @@ def train_fold(
         "augment_factor": augment_factor,
         **fold_metrics(data, predictions, history, best_epoch),
         "training": training,
+        # Which file the backbone started from, so a result names its pretraining.
+        "weights": {
+            "setting": training["weights"],
+            "file": None if weights is None else str(weights.resolve()),
+            "sha256": None if weights is None else sha256(weights),
+        },
     }
     log.info(
         "%s, %s loss, fold %d: test MAE %.2f +- %.2f px (%.2f +- %.2f mm); "

@@ -1,5 +1,6 @@
 """Regression CNNs and their training: backbones, weights, bad input, reproducibility."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -48,20 +49,19 @@ def test_weights_from_a_file_are_loaded(tmp_path):
 def test_weights_that_do_not_fit_or_do_not_exist(tmp_path):
     source = tf.keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     source.save_weights(tmp_path / "vgg16_notop.h5")
-    with pytest.raises(InputError, match="does not match the resnet50 backbone"):
+    with pytest.raises(InputError, match="is not a resnet50 weights file"):
         build_model("resnet50", 32, weights=str(tmp_path / "vgg16_notop.h5"))
     with pytest.raises(InputError, match="neither none, imagenet nor an existing file"):
         build_model("vgg16", 32, weights=str(tmp_path / "missing.h5"))
 
 
 def test_imagenet_without_cache_or_network_says_what_to_place_where(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "keras_cache_dir", lambda: tmp_path)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(models, "_network_is_reachable", lambda: False)
     with pytest.raises(InputError) as error:
         build_model("resnet50", 32, weights="imagenet")
-    assert str(tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5") in str(
-        error.value
-    )
+    expected = tmp_path / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert str(expected) in str(error.value) and "make weights" in str(error.value)
 
 
 def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp_path):
@@ -110,6 +110,33 @@ def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp
         metrics = json.load(handle)
     assert metrics["n_test"] == (a["role"] == "test").sum()
     assert metrics["baseline_mae_px"] > 0
+    assert metrics["weights"] == {"setting": "none", "file": None, "sha256": None}
+
+
+def test_metrics_name_the_weights_file_a_model_started_from(tiny_dataset, tmp_path):
+    dataset, splits = tiny_dataset
+    source = tf.keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights = tmp_path / "shared" / "vgg16_notop.h5"
+    weights.parent.mkdir()
+    source.save_weights(weights)
+    training = {
+        "loss": "mae",
+        "epochs": 1,
+        "batch_size": 4,
+        "learning_rate": 1e-3,
+        "lr_schedule": "constant",
+        "weights": str(weights),
+        "patience": 1,
+        "dropout": 0.0,
+        "seed": 5,
+    }
+    files = {"model": ".h5", "history": ".csv", "predictions": ".csv", "metrics": ".json"}
+    out = {name: str(tmp_path / f"{name}{ext}") for name, ext in files.items()}
+    train_fold(dataset, splits, "vgg16", 0, out, training, augment_factor=1, threads=1)
+    with open(out["metrics"]) as handle:
+        record = json.load(handle)["weights"]
+    assert record["file"] == str(weights.resolve())
+    assert record["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
 def test_unknown_loss_fails_before_training(tiny_dataset, tmp_path):

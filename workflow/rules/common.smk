@@ -1,4 +1,6 @@
 # Shared names and helpers of the rules.
+import csv
+import functools
 import json
 import os
 from pathlib import Path
@@ -10,6 +12,7 @@ from hcxai.perturbation import Settings
 from hcxai.analyzers import resolve
 from hcxai.data import CSV_NAME, IMAGE_FOLDER
 from hcxai.splits import fold_sizes
+from hcxai.weights import check_weights_file
 from hcxai.io import InputError
 
 
@@ -89,6 +92,28 @@ for analyzer in dict.fromkeys([*config["analyzers"], *config["analyzer_params"]]
     analyzer_params(analyzer)
 
 
+def check_weights() -> None:
+    """Each backbone's weights file exists and is that backbone's, on the submit host.
+
+    Run before any job starts (not on a dry run, which needs no weights): a
+    cluster whose nodes have no internet fails here, with the file and the
+    command that fetches it, instead of in every queued training job.
+    """
+    training = config["training"]
+    for backbone in BACKBONES:
+        models = [
+            Path(MODEL_DIR.format(backbone=backbone, loss=loss, fold=fold)) / "model.h5"
+            for loss in LOSSES
+            for fold in FOLDS
+        ]
+        if all(model.exists() for model in models):
+            continue  # no training job of this backbone will start from the file
+        overrides = training["backbone_overrides"].get(backbone, {})
+        path = check_weights_file(backbone, overrides.get("weights", training["weights"]))
+        if path is not None:
+            logger.info(f"{backbone} starts from {path}")
+
+
 def ingest_input() -> dict[str, str | list[str]]:
     """What ingest reads: the CSV, the image folder and, for a real HC18 folder, every scan.
 
@@ -162,22 +187,30 @@ def training_settings(wildcards) -> dict:
     return settings
 
 
-def n_dataset_images() -> int:
-    """How many scans the data set has, known when the DAG is built (shards depend on it)."""
+def dataset_image_ids() -> list[str]:
+    """The scans' ids, known when the DAG is built (the folds, so the shards, depend on them)."""
     if IS_PHANTOM:
-        return config["dataset"]["n_images"]
+        return [f"{i:03d}_HC" for i in range(config["dataset"]["n_images"])]
     if Path(DATA_CSV).exists():
-        with open(DATA_CSV) as handle:
-            return sum(1 for line in handle if line.strip()) - 1
-    return HC18_SIZE  # a dry run before the data are in place
+        with open(DATA_CSV, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))[1:]
+        return [Path(row[0].strip()).stem for row in rows if row and row[0].strip()]
+    # A dry run before the data are in place: HC18's size, one scan per group.
+    return [f"scan{i}" for i in range(HC18_SIZE)]
 
 
 HC18_SIZE = 999
 
 
+@functools.cache
+def test_images_per_fold() -> list[int]:
+    dataset = config["dataset"]
+    return fold_sizes(dataset_image_ids(), config["folds"], dataset["seed"], dataset["group_by"])
+
+
 def explained_images(fold: int) -> int:
     """Test images of a fold that get saliency maps, and so are perturbed."""
-    n = fold_sizes(n_dataset_images(), config["folds"])[fold]
+    n = test_images_per_fold()[fold]
     cap = config["saliency"]["max_images_per_fold"]
     return min(n, cap) if cap else n
 

@@ -46,6 +46,7 @@ rule split:
     params:
         folds=config["folds"],
         seed=config["dataset"]["seed"],
+        group_by=config["dataset"]["group_by"],
     log:
         "logs/split.log",
     conda:

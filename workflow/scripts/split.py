@@ -10,4 +10,5 @@ run_job(
     out_path=snakemake.output[0],
     folds=snakemake.params.folds,
     seed=snakemake.params.seed,
+    group_by=snakemake.params.group_by,
 )
