@@ -28,6 +28,7 @@ WORKFLOW_SIDE = [
     "hcxai.sanity_metrics",
     "hcxai.scorecard",
     "hcxai.seeding",
+    "hcxai.weights",
     "hcxai.splits",
     "hcxai.stats",
 ]
