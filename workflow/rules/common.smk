@@ -92,22 +92,16 @@ for analyzer in dict.fromkeys([*config["analyzers"], *config["analyzer_params"]]
     analyzer_params(analyzer)
 
 
-def check_weights() -> None:
+def check_weights(backbones: set[str]) -> None:
     """Each backbone's weights file exists and is that backbone's, on the submit host.
 
-    Run before any job starts (not on a dry run, which needs no weights): a
-    cluster whose nodes have no internet fails here, with the file and the
-    command that fetches it, instead of in every queued training job.
+    Called before any job starts (not on a dry run, which needs no weights) for
+    the backbones that have a training job to run: a cluster whose nodes have no
+    internet fails here, with the file and the command that fetches it, instead
+    of in every queued training job.
     """
     training = config["training"]
-    for backbone in BACKBONES:
-        models = [
-            Path(MODEL_DIR.format(backbone=backbone, loss=loss, fold=fold)) / "model.h5"
-            for loss in LOSSES
-            for fold in FOLDS
-        ]
-        if all(model.exists() for model in models):
-            continue  # no training job of this backbone will start from the file
+    for backbone in sorted(backbones):
         overrides = training["backbone_overrides"].get(backbone, {})
         path = check_weights_file(backbone, overrides.get("weights", training["weights"]))
         if path is not None:
