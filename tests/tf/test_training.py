@@ -203,6 +203,6 @@ def test_a_model_file_with_a_lambda_is_refused_without_running_its_code(tmp_path
 def test_a_weights_file_is_read_as_weights_only(tmp_path):
     marker = tmp_path / "code-ran"
     path = lambda_model_file(tmp_path, marker)
-    with pytest.raises(InputError, match="does not match the vgg16 backbone"):
+    with pytest.raises(InputError, match="is not a vgg16 weights file"):
         build_model("vgg16", 32, weights=str(path))
     assert not marker.exists()
