@@ -40,6 +40,7 @@ dry-run: env
 
 lint: env
 	$(VENV)/bin/ruff check src workflow/scripts tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 	$(SNAKEMAKE) --lint --configfile $(CONFIG)
 
 # pytest runs per environment: tests/tf needs TensorFlow (tests/tf/graph in its

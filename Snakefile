@@ -1,8 +1,18 @@
 # hcxai: explainability for regression CNNs that estimate fetal head circumference.
 # Zhang, Petitjean, Yger, Ainouz (iMIMIC 2020). See README.md.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# This checkout, wherever the workflow runs from (its own folder, or another
+# workflow's as a `module`): scripts, the library and .venv-tf are found here.
+HCXAI_ROOT = Path(workflow.current_basedir).resolve()
+# The library is imported from src/ at parse time, so Snakemake needs no hcxai
+# install (snakemake --lint in a bare environment, the workflow catalog).
+sys.path.insert(0, str(HCXAI_ROOT / "src"))
 
 
 # The config files given with --configfile are the run's whole config (several are
@@ -11,7 +21,7 @@ min_version("9.0")
 # embedded default) is read only when none is given.
 if not workflow.config_settings.configfiles:
 
-    configfile: f"{workflow.basedir}/config/config.yaml"
+    configfile: f"{HCXAI_ROOT}/config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -34,12 +44,40 @@ include: "workflow/rules/meta.smk"
 include: "workflow/rules/losses.smk"
 
 
+# Tables, figures and summaries take seconds and little memory: on a cluster they run
+# on the submit host (as Snakemake's local jobs) instead of waiting in the queue.
+# Every job that trains, explains, perturbs or scores a map still goes to the cluster.
+localrules:
+    all,
+    effective_config,
+    split,
+    mae_table,
+    hc_agreement_figure,
+    saliency_figures,
+    aopc_pair,
+    aopc_summary,
+    aopc_statistics,
+    aopc_critical_difference_figure,
+    perturbation_curves_figure,
+    perturbation_process_figure,
+    localization_summary,
+    localization_figure,
+    sanity_summary,
+    sanity_figure,
+    meta_summary,
+    error_explanation,
+    scorecard,
+    loss_comparison_figure,
+
+
 onstart:
     # The backbones with a training job to run (Snakemake's DAG, pinned 9.x API).
-    check_weights({j.wildcards.backbone for j in workflow.dag.needrun_jobs() if j.rule.name == "train"})
+    check_weights(
+        {j.wildcards.backbone for j in workflow.dag.needrun_jobs() if j.rule.name == "train"}
+    )
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

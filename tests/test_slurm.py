@@ -40,8 +40,36 @@ def profile() -> dict:
     return yaml.safe_load((REPO / "profiles/slurm/profile.v9+.yaml").read_text())
 
 
-PROFILE_THREADS = profile()["set-threads"]
+PROFILE = profile()
+PROFILE_THREADS = PROFILE["set-threads"]
 TF_RULES = ("train", "saliency", "sanity_maps")
+GPU_RULES = ("train", "saliency", "sanity_maps")
+# Memory cut to fit this 24 GB machine; everything else is the profile's.
+TEST_MEMORY = {"train": 6000, "saliency": 4000, "sanity_maps": 4000}
+# Site settings a user adds (README, *On a SLURM cluster*): the GPU jobs go to a
+# partition of their own, the perturbation jobs carry a site flag.
+SITE_RESOURCES = {
+    **{rule: {"slurm_partition": "gpu"} for rule in GPU_RULES},
+    "perturb": {"slurm_extra": "'--nice=7'"},
+    "random_order": {"slurm_extra": "'--nice=7'"},
+}
+
+
+def set_resources() -> list[str]:
+    """The profile's set-resources with the test's memory and the site settings.
+
+    (`--set-resources` on the command line replaces the profile's, so they are
+    given again in full.)
+    """
+    merged = {rule: dict(values) for rule, values in PROFILE["set-resources"].items()}
+    for rule, mem_mb in TEST_MEMORY.items():
+        merged[rule]["mem_mb"] = mem_mb
+    for rule, values in SITE_RESOURCES.items():
+        merged[rule].update(values)
+    return [
+        f"{rule}:{key}={value}" for rule, values in merged.items() for key, value in values.items()
+    ]
+
 
 # Test-only settings: accounting is off on the test cluster, so the plugin's
 # sacct status check would hang. Not in the user's profile.
@@ -58,13 +86,9 @@ TEST_CLUSTER_ARGS = [
     "--jobs",
     "4",
     # The node has 8 CPUs (tests/slurm/cluster.py), so every job gets the profile's
-    # CPUs (train 4, saliency and sanity_maps 2); memory is cut to fit 24 GB. (This
-    # option replaces the profile's set-resources, hence the CPUs again.)
+    # CPUs (train 4, saliency and sanity_maps 2).
     "--set-resources",
-    *(f"{rule}:cpus_per_task={PROFILE_THREADS[rule]}" for rule in TF_RULES),
-    "train:mem_mb=6000",
-    "saliency:mem_mb=4000",
-    "sanity_maps:mem_mb=4000",
+    *set_resources(),
 ]
 
 
@@ -129,27 +153,105 @@ def slurm_run(cluster, tmp_path_factory):
     return workdir, result, slurm_jobs()
 
 
-def rule_of(job):
-    return re.match(r"rule_([a-z_0-9]+?)(_wildcards_|$)", job["Comment"]).group(1)
+def group_of(job) -> str | None:
+    """The profile group a SLURM job ran (comment `rule_<group>_<rules>`), if any."""
+    comment = job["Comment"].removeprefix("rule_")
+    return next((g for g in set(PROFILE["groups"].values()) if comment.startswith(f"{g}_")), None)
 
 
-def test_every_job_went_through_sbatch(slurm_run):
+def rules_of(job) -> set[str]:
+    """The rules a SLURM job ran: its rule, or the members its group comment names."""
+    comment = job["Comment"].removeprefix("rule_")
+    group = group_of(job)
+    if group:
+        members = comment.removeprefix(f"{group}_")
+        return {
+            rule for rule, name in PROFILE["groups"].items() if name == group and rule in members
+        }
+    return {re.match(r"([a-z_0-9]+?)(_wildcards_|$)", comment).group(1)}
+
+
+def test_what_went_through_sbatch_and_what_stayed_on_the_submit_host(slurm_run):
+    """One submission per heavy job or group, none for a summary, table or figure.
+
+    The oracle is the test config: folds, analyzers and shards give the count of
+    each kind of submission (before the groups and localrules, every one of the
+    run's jobs was a submission of its own: 63).
+    """
     workdir, result, jobs = slurm_run
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", result.stderr)
     assert steps, result.stderr[-2000:]
-    total = int(steps[-1][1])
-    # Every job except the `all` target is a SLURM job with its own log.
-    assert len(jobs) == total - 1
     assert all(job["JobState"] == "COMPLETED" for job in jobs)
+    config = yaml.safe_load((workdir / "cluster.yaml").read_text())
+    folds, analyzers = config["folds"], len(config["analyzers"])
+    test_images = config["dataset"]["n_images"] // folds
+    shards = -(-test_images // config["perturbation"]["images_per_job"])
+    expected = {
+        "phantoms": 1,
+        "ingest": 1,
+        "train": folds,
+        "meta_explanation": 1,
+        "explain": folds * analyzers,  # saliency + the localization of its map
+        "sanity": analyzers,  # sanity_maps + its comparison
+        "perturbation": folds * shards,  # a shard's random order + every analyzer's
+    }
+    kinds = [group_of(job) or rules_of(job).pop() for job in jobs]
+    assert {kind: kinds.count(kind) for kind in set(kinds)} == expected
+    assert result.stderr.count("has been submitted with SLURM jobid") == sum(expected.values())
     logs = list((workdir / "slurm_logs").rglob("*.log"))
     assert {p.stem for p in logs} >= {job["JobId"] for job in jobs}
+    # Everything else ran on the submit host: the summaries, tables and figures.
+    local = set(re.findall(r"^localrule (\w+):", result.stderr, flags=re.MULTILINE))
+    assert {"aopc_summary", "aopc_statistics", "scorecard", "mae_table", "split"} <= local
+    assert not local & set().union(*(rules_of(job) for job in jobs))
+
+
+def test_a_perturbation_allocation_asks_for_what_its_serial_jobs_use(slurm_run):
+    """The plugin runs a group's jobs one after another (plugin issue #469): one
+    CPU and the sum of the jobs' runtimes is what the allocation needs, and its jobs'
+    own logs show them one after another; allocations run side by side."""
+    workdir, _, jobs = slurm_run
+    resources = PROFILE["set-resources"]
+    config = yaml.safe_load((workdir / "cluster.yaml").read_text())
+    minutes = (
+        resources["random_order"]["runtime"]
+        + len(config["analyzers"]) * resources["perturb"]["runtime"]
+    )
+    groups = [job for job in jobs if group_of(job) == "perturbation"]
+    for job in groups:
+        assert int(job["NumCPUs"]) == 1, job
+        hours, mins, _ = job["TimeLimit"].split(":")
+        assert int(hours) * 60 + int(mins) == minutes, job
+    for fold in range(config["folds"]):
+        spans = sorted(
+            log_span(log)
+            for log in (workdir / "logs/perturb/resnet50/mae" / f"fold{fold}").rglob("*.log")
+        )
+        assert len(spans) == 1 + len(config["analyzers"])
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans
+
+
+def log_span(path: Path) -> tuple[float, float]:
+    """First and last time stamp of a TensorFlow job's log (TF's and logging's)."""
+    stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[.,](\d+)", path.read_text(), re.M)
+    times = [datetime.fromisoformat(day).timestamp() + float(f"0.{frac}") for day, frac in stamps]
+    return min(times), max(times)
+
+
+def test_site_settings_reach_sbatch(slurm_run):
+    """Partition per rule and `slurm_extra` (SITE_RESOURCES), as a site sets them."""
+    _, _, jobs = slurm_run
+    for job in jobs:
+        rules = rules_of(job)
+        assert job["Partition"] == ("gpu" if rules & set(GPU_RULES) else "debug"), job
+        assert job["Nice"] == ("7" if "perturb" in rules else "0"), job
 
 
 def test_gpu_rules_ask_for_a_gpu_and_the_rest_do_not(slurm_run):
     _, _, jobs = slurm_run
     for job in jobs:
         wants_gpu = "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")
-        assert wants_gpu == (rule_of(job) in ("train", "saliency", "sanity_maps")), job
+        assert wants_gpu == bool(rules_of(job) & set(GPU_RULES)), job
 
 
 def test_jobs_ran_side_by_side(slurm_run):
@@ -166,9 +268,9 @@ def test_jobs_ran_side_by_side(slurm_run):
 def test_jobs_ran_with_the_profiles_thread_counts(slurm_run):
     workdir, _, jobs = slurm_run
     for job in jobs:
-        rule = rule_of(job)
-        if rule in TF_RULES:
-            assert int(job["NumCPUs"]) == PROFILE_THREADS[rule], job
+        threads = [PROFILE_THREADS[rule] for rule in rules_of(job) if rule in TF_RULES]
+        if threads:
+            assert int(job["NumCPUs"]) == max(threads), job
     # What TensorFlow itself ran with, as each job's log records it: the profile's
     # threads, which Snakemake caps at the cores the node really has.
     for rule, log in (
@@ -219,7 +321,7 @@ def test_a_cancelled_job_is_retried_and_leaves_no_half_written_output(slurm_run)
     deadline = time.monotonic() + 600
     while cancelled is None and time.monotonic() < deadline and process.poll() is None:
         for job in slurm_jobs():
-            if rule_of(job) == "perturb" and job["JobState"] == "RUNNING":
+            if "perturb" in rules_of(job) and job["JobState"] == "RUNNING":
                 subprocess.run(["scancel", job["JobId"]], check=True)
                 cancelled = job["JobId"]
                 break
@@ -266,3 +368,18 @@ def test_profile_dry_run_on_the_papers_config(tmp_path):
         assert "gpu=1" in resources, resources
     block = text[text.index("rule perturb:") :]
     assert "gpu=" not in next(line for line in block.splitlines() if "resources:" in line)
+    # The paper-scale DAG's submissions: one per group (a saliency job and its
+    # localization; a sanity_maps job and its comparison; a perturbation shard's
+    # random order and analyzers) and one per remaining cluster job; the rest is local.
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", text[text.index("Job stats:") :], re.M))
+    counts = {rule: int(n) for rule, n in stats.items()}
+    groups = re.findall(r"Group job (\w+)", text)
+    assert groups.count("explain") == counts["saliency"] == counts["localization"]
+    assert groups.count("sanity") == counts["sanity_maps"] == counts["sanity_similarity"]
+    assert groups.count("perturbation") == counts["random_order"]
+    assert counts["perturb"] == counts["random_order"] * len(
+        yaml.safe_load((REPO / "config/hc18.yaml").read_text())["analyzers"]
+    )
+    single = counts["ingest"] + counts["train"] + counts["meta_explanation"]
+    print(f"hc18: {counts['total']} jobs, {len(groups) + single} submissions")
+    assert len(groups) + single < counts["total"] / 5

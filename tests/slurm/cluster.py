@@ -1,7 +1,9 @@
 """A real single-node SLURM (slurmctld + slurmd + munged) for the tests.
 
 Debian's slurm-wlm and munge are installed with apt when missing (as root).
-The node offers one GPU backed by /dev/null so GPU requests are accepted.
+The node offers one GPU backed by /dev/null so GPU requests are accepted; it
+sits in two partitions (`debug`, the default, and `gpu`), as a site routes
+GPU jobs to a partition of their own.
 Accounting is off, so the executor plugin must use squeue for job status.
 """
 
@@ -108,6 +110,7 @@ GresTypes=gpu
 SlurmdParameters=config_overrides
 NodeName={host} CPUs={cpus} RealMemory={memory} Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP
 """
 
 

@@ -15,12 +15,11 @@ from hcxai.splits import fold_sizes
 from hcxai.weights import check_weights_file
 from hcxai.io import InputError
 
-
 # Jobs import hcxai from this checkout whatever environment runs them (a venv,
 # a conda env made by --sdm conda, a SLURM node sharing the file system).
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
-        p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+        p for p in (str(HCXAI_ROOT / "src"), os.environ.get("PYTHONPATH")) if p
     )
 )
 
@@ -34,7 +33,7 @@ EFFECTIVE_CONFIG = "results/config.effective.yaml"
 FOLDS = list(range(config["folds"]))
 BACKBONES = config["backbones"]
 LOSSES = config["losses"]
-SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+SCRIPTS = HCXAI_ROOT / "workflow" / "scripts"
 MODEL_DIR = "results/models/{backbone}/{loss}/fold{fold}"
 
 
@@ -57,7 +56,7 @@ def tensorflow_python() -> str:
     override = os.environ.get("HCXAI_TF_PYTHON")
     if override:
         return override
-    local = Path(workflow.basedir) / ".venv-tf" / "bin" / "python"
+    local = HCXAI_ROOT / ".venv-tf" / "bin" / "python"
     if not local.exists():
         logger.warning(
             f"{local} not found: run `make env`, set HCXAI_TF_PYTHON, or use --sdm conda "
@@ -73,7 +72,6 @@ TF_COMMAND = (
     f"{tensorflow_python()} {{input.script}} --threads {{threads}} "
     "{params.files:q} {params.settings:q} > {log} 2>&1"
 )
-
 
 
 def analyzer_params(analyzer: str) -> dict:

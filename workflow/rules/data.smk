@@ -7,14 +7,14 @@ if IS_PHANTOM:
         output:
             csv=DATA_CSV,
             images=directory(DATA_IMAGES),
-        params:
-            n_images=config["dataset"]["n_images"],
-            seed=config["dataset"]["seed"],
-        threads: 2
         log:
             "logs/phantoms.log",
         conda:
             "../../envs/workflow.yaml"
+        threads: 2
+        params:
+            n_images=config["dataset"]["n_images"],
+            seed=config["dataset"]["seed"],
         script:
             "../scripts/phantoms.py"
 
@@ -24,16 +24,16 @@ rule ingest:
         **ingest_input(),
     output:
         "resources/dataset_{size}.h5",
+    log:
+        "logs/ingest_{size}.log",
+    wildcard_constraints:
+        size=r"\d+",
+    conda:
+        "../../envs/workflow.yaml"
     params:
         # The folder (also when it is absent and ingest must say so) and its kind,
         # as sorted JSON: a reordered config file is no change.
         dataset=job_settings(**config["dataset"]),
-    wildcard_constraints:
-        size=r"\d+",
-    log:
-        "logs/ingest_{size}.log",
-    conda:
-        "../../envs/workflow.yaml"
     script:
         "../scripts/ingest.py"
 
@@ -43,13 +43,13 @@ rule split:
         DATASET,
     output:
         SPLITS,
-    params:
-        folds=config["folds"],
-        seed=config["dataset"]["seed"],
-        group_by=config["dataset"]["group_by"],
     log:
         "logs/split.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        folds=config["folds"],
+        seed=config["dataset"]["seed"],
+        group_by=config["dataset"]["group_by"],
     script:
         "../scripts/split.py"

@@ -9,19 +9,19 @@ rule localization:
         dataset=DATASET,
     output:
         scores=LOCALIZATION_SCORES,
-    params:
-        # A changed band reruns these jobs (and so the summary and figure).
-        settings=job_settings(band_px=config["localization"]["band_px"]),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=30,
     log:
         "logs/localization/{backbone}/{loss}/fold{fold}/{analyzer}.log",
     benchmark:
         "results/benchmarks/localization/{backbone}/{loss}/fold{fold}/{analyzer}.tsv"
     conda:
         "../../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        # A changed band reruns these jobs (and so the summary and figure).
+        settings=job_settings(band_px=config["localization"]["band_px"]),
     script:
         "../scripts/localization.py"
 
@@ -35,16 +35,16 @@ rule localization_summary:
             caption="../report/localization.rst",
             category="5 Localization",
         ),
+    log:
+        "logs/localization_summary.log",
+    conda:
+        "../../envs/workflow.yaml"
     params:
         statistics=job_settings(
             confidence=config["statistics"]["confidence"],
             bootstrap_samples=config["statistics"]["bootstrap_samples"],
             seed=config["statistics"]["seed"],
         ),
-    log:
-        "logs/localization_summary.log",
-    conda:
-        "../../envs/workflow.yaml"
     script:
         "../scripts/localization_summary.py"
 

@@ -17,22 +17,24 @@ rule meta_explanation:
                 subcategory="{backbone} {loss}",
             )
             for path in expand(
-                "results/meta/{backbone}/{loss}/{analyzer}.png", analyzer=ANALYZERS, allow_missing=True
+                "results/meta/{backbone}/{loss}/{analyzer}.png",
+                analyzer=ANALYZERS,
+                allow_missing=True,
             )
         ],
-    params:
-        # One job per model: SpRAy takes a second, the job's imports most of the rest.
-        settings=job_settings(**config["meta"]),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     log:
         "logs/meta/{backbone}/{loss}.log",
     benchmark:
         "results/benchmarks/meta/{backbone}/{loss}.tsv"
     conda:
         "../../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        # One job per model: SpRAy takes a second, the job's imports most of the rest.
+        settings=job_settings(**config["meta"]),
     script:
         "../scripts/meta_explanation.py"
 
@@ -61,11 +63,11 @@ rule error_explanation:
             caption="../report/error_explanation.rst",
             category="7 Meta-explanations",
         ),
-    params:
-        statistics=job_settings(**config["statistics"]),
     log:
         "logs/error_explanation.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        statistics=job_settings(**config["statistics"]),
     script:
         "../scripts/error_explanation.py"

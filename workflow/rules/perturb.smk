@@ -19,22 +19,22 @@ rule random_order:
         splits=SPLITS,
     output:
         shard=RANDOM_ORDER,
-    params:
-        files=job_files,
-        settings=job_settings(
-            perturbation=config["perturbation"],
-            max_images_per_fold=config["saliency"]["max_images_per_fold"],
-        ),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/perturb/{backbone}/{loss}/fold{fold}/random_order/shard{shard}.log",
     benchmark:
         "results/benchmarks/perturb/{backbone}/{loss}/fold{fold}/random_order/shard{shard}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        files=job_files,
+        settings=job_settings(
+            perturbation=config["perturbation"],
+            max_images_per_fold=config["saliency"]["max_images_per_fold"],
+        ),
     shell:
         TF_COMMAND
 
@@ -51,19 +51,19 @@ rule perturb:
         ),
     output:
         shard="results/perturbation/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.csv",
-    params:
-        files=job_files,
-        settings=job_settings(perturbation=config["perturbation"]),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/perturb/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.log",
     benchmark:
         "results/benchmarks/perturb/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        files=job_files,
+        settings=job_settings(perturbation=config["perturbation"]),
     shell:
         TF_COMMAND
 
@@ -105,7 +105,9 @@ rule perturbation_curves_figure:
         "results/perturbation_curves.csv",
     output:
         report(
-            "results/figures/perturbation_curves.png", caption="../report/perturbation_curves.rst", category="3 AOPC"
+            "results/figures/perturbation_curves.png",
+            caption="../report/perturbation_curves.rst",
+            category="3 AOPC",
         ),
     log:
         "logs/perturbation_curves_figure.log",
@@ -125,13 +127,15 @@ rule perturbation_process_figure:
         dataset=DATASET,
     output:
         report(
-            "results/figures/perturbation_process.png", caption="../report/perturbation_process.rst", category="3 AOPC"
+            "results/figures/perturbation_process.png",
+            caption="../report/perturbation_process.rst",
+            category="3 AOPC",
         ),
-    params:
-        perturbation=job_settings(**config["perturbation"]),
     log:
         "logs/perturbation_process_figure.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        perturbation=job_settings(**config["perturbation"]),
     script:
         "../scripts/perturbation_process_figure.py"

@@ -17,6 +17,17 @@ rule saliency:
         splits=SPLITS,
     output:
         maps=SALIENCY,
+    log:
+        "logs/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.log",
+    benchmark:
+        "results/benchmarks/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: 1  # per-job start-up dominates on a CPU: run two jobs side by side instead
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
+        runtime=120,
     params:
         files=job_files,
         # This analyzer's full parameters (defaults + overrides), so the params show
@@ -27,17 +38,6 @@ rule saliency:
             max_images_per_fold=config["saliency"]["max_images_per_fold"],
             graph_optimization=config["saliency"]["graph_optimization"],
         ),
-    threads: 1  # per-job start-up dominates on a CPU: run two jobs side by side instead
-    resources:
-        gpu=1,
-        mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
-        runtime=120,
-    log:
-        "logs/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.log",
-    benchmark:
-        "results/benchmarks/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.tsv"
-    conda:
-        "../../envs/tensorflow.yaml"
     shell:
         TF_COMMAND
 

@@ -17,6 +17,17 @@ rule sanity_maps:
         splits=SPLITS,
     output:
         maps=SANITY_MAPS,
+    log:
+        "logs/sanity/{backbone}/{loss}/{analyzer}.log",
+    benchmark:
+        "results/benchmarks/sanity/{backbone}/{loss}/{analyzer}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
+        runtime=120,
     params:
         files=job_files,
         settings=job_settings(
@@ -25,17 +36,6 @@ rule sanity_maps:
             memory_budget_mb=config["saliency"]["memory_budget_mb"],
             graph_optimization=config["saliency"]["graph_optimization"],
         ),
-    threads: 1
-    resources:
-        gpu=1,
-        mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
-        runtime=120,
-    log:
-        "logs/sanity/{backbone}/{loss}/{analyzer}.log",
-    benchmark:
-        "results/benchmarks/sanity/{backbone}/{loss}/{analyzer}.tsv"
-    conda:
-        "../../envs/tensorflow.yaml"
     shell:
         TF_COMMAND
 
@@ -45,16 +45,16 @@ rule sanity_similarity:
         SANITY_MAPS,
     output:
         SANITY_PAIR,
+    log:
+        "logs/sanity/{backbone}/{loss}/{analyzer}_similarity.log",
+    conda:
+        "../../envs/workflow.yaml"
     params:
         statistics=job_settings(
             confidence=config["statistics"]["confidence"],
             bootstrap_samples=config["statistics"]["bootstrap_samples"],
             seed=config["statistics"]["seed"],
         ),
-    log:
-        "logs/sanity/{backbone}/{loss}/{analyzer}_similarity.log",
-    conda:
-        "../../envs/workflow.yaml"
     script:
         "../scripts/sanity_similarity.py"
 

@@ -15,12 +15,12 @@ rule aopc_statistics:
             category="4 Statistics",
         ),
         friedman="results/aopc_friedman.csv",
-    params:
-        settings=job_settings(**config["statistics"]),
     log:
         "logs/aopc_statistics.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        settings=job_settings(**config["statistics"]),
     script:
         "../scripts/aopc_statistics.py"
 
@@ -35,11 +35,11 @@ rule aopc_critical_difference_figure:
             caption="../report/aopc_critical_difference.rst",
             category="4 Statistics",
         ),
-    params:
-        settings=job_settings(alpha=config["statistics"]["alpha"]),
     log:
         "logs/aopc_critical_difference_figure.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        settings=job_settings(alpha=config["statistics"]["alpha"]),
     script:
         "../scripts/aopc_critical_difference_figure.py"

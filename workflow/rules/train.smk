@@ -14,20 +14,20 @@ rule train:
         history=f"{MODEL_DIR}/history.csv",
         predictions=f"{MODEL_DIR}/predictions.csv",
         metrics=f"{MODEL_DIR}/metrics.json",
-    params:
-        files=job_files,
-        settings=job_settings(training=training_settings, augment_factor=config["augment_factor"]),
-    threads: 1  # on a CPU two 1-thread trainings side by side beat one 2-thread (benchmarks)
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=240,
     log:
         "logs/train/{backbone}/{loss}/fold{fold}.log",
     benchmark:
         "results/benchmarks/train/{backbone}/{loss}/fold{fold}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
+    threads: 1  # on a CPU two 1-thread trainings side by side beat one 2-thread (benchmarks)
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    params:
+        files=job_files,
+        settings=job_settings(training=training_settings, augment_factor=config["augment_factor"]),
     shell:
         TF_COMMAND
 
@@ -37,9 +37,7 @@ rule mae_table:
         predictions=PREDICTIONS,
         metrics=METRICS,
     output:
-        report(
-            "results/mae_table.csv", caption="../report/mae_table.rst", category="1 Prediction"
-        ),
+        report("results/mae_table.csv", caption="../report/mae_table.rst", category="1 Prediction"),
     log:
         "logs/mae_table.log",
     conda:
@@ -55,7 +53,9 @@ rule hc_agreement_figure:
         table="results/mae_table.csv",
     output:
         report(
-            "results/figures/hc_agreement.png", caption="../report/hc_agreement.rst", category="1 Prediction"
+            "results/figures/hc_agreement.png",
+            caption="../report/hc_agreement.rst",
+            category="1 Prediction",
         ),
     log:
         "logs/hc_agreement_figure.log",
