@@ -14,6 +14,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+import hcxai.imputation
 from hcxai.aopc import aopc_of_curve
 from hcxai.imputation import (
     IMPUTATIONS,
@@ -23,6 +24,7 @@ from hcxai.imputation import (
     Parameters,
     imputation_name,
     linear_fill,
+    linear_fills,
     make,
 )
 from hcxai.io import InputError
@@ -121,6 +123,48 @@ def test_road_imputes_the_neighbour_mean_equations(name, neighbours):
         assert filled[r, c] == pytest.approx(neighbour_mean(filled, r, c, neighbours), abs=1e-10)
     np.testing.assert_allclose(filled, dense_solution(gray, removed, neighbours), atol=1e-10)
     np.testing.assert_array_equal(filled[~removed], gray[~removed])
+
+
+def nested_and_other_masks(size: int) -> np.ndarray:
+    """A perturbation run's steps (each holding the one before) between masks that break the
+    run: a smaller one, an empty one, a full one, and a second run."""
+    steps = [mask(size, (0, 3, 0, 3)), mask(size, (0, 3, 0, 3), (6, 9, 6, 9))]
+    steps.append(steps[-1] | mask(size, (3, 6, 0, 9)))
+    return np.stack(
+        [
+            *steps,
+            mask(size, (4, 5, 4, 5)),
+            np.zeros((size, size), bool),
+            np.ones((size, size), bool),
+            MASKS["interior block"],
+            MASKS["interior block"] | MASKS["corner region"],
+        ]
+    )
+
+
+@pytest.mark.parametrize("reordered", [False, True])
+def test_masks_of_a_run_share_a_factorisation_and_solve_each_mask(reordered, monkeypatch):
+    """Each mask's fill is its own system's solution, whether SuperLU keeps the step order
+    (one factorisation per run) or reorders it (then one per mask)."""
+    if reordered:
+        splu = hcxai.imputation.splu
+
+        class Reordered:  # reports a column permutation, as SuperLU may
+            def __init__(self, *args, **kwargs):
+                self.lu = splu(*args, **kwargs)
+                self.perm_c = self.lu.perm_c[::-1]
+
+            def __getattr__(self, name):
+                return getattr(self.lu, name)
+
+        monkeypatch.setattr(hcxai.imputation, "splu", Reordered)
+    removed = nested_and_other_masks(9)
+    gray = np.random.default_rng(2).normal(size=(9, 9))
+    filled = linear_fills(gray, removed)
+    for k in (0, 1, 2, 3, 6, 7):
+        np.testing.assert_allclose(filled[k], dense_solution(gray, removed[k], 8), atol=1e-10)
+    np.testing.assert_array_equal(filled[4], gray)
+    np.testing.assert_array_equal(filled[5], 0.0)
 
 
 def road_input(size: int = 9, seed: int = 1) -> np.ndarray:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, sparse
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import splu, spsolve_triangular
 
 from hcxai.io import InputError
 
@@ -126,7 +126,7 @@ def grid_laplacian(size: int, neighbours: int) -> sparse.csr_array:
     of `NEIGHBOURHOODS` within the image and D their row sums.
 
     It depends only on the size, so it is built once: ROAD's system for a mask is the
-    removed x removed block of L (see `linear_fill`).
+    removed x removed block of L (see `linear_fills`).
     """
     if neighbours not in NEIGHBOURHOODS:
         raise InputError(f"neighbours {neighbours} is unknown; use one of {tuple(NEIGHBOURHOODS)}")
@@ -145,29 +145,116 @@ def grid_laplacian(size: int, neighbours: int) -> sparse.csr_array:
     return (sparse.diags_array(w.sum(axis=1)) - w).tocsr()
 
 
-def linear_fill(gray: np.ndarray, removed: np.ndarray, neighbours: int = 8) -> np.ndarray:
-    """`gray` (s, s) with each removed pixel the weighted mean of its in-image neighbours,
-    known or removed, solved jointly for all removed pixels (ROAD without its noise).
+@functools.lru_cache(maxsize=8)
+def dissection_rank(size: int) -> np.ndarray:
+    """Each pixel's place in a nested-dissection order of the size x size grid: the two
+    halves first (recursively), the line that separates them last. Eliminating a grid
+    Laplacian in this order keeps its LU factors sparse (George 1973)."""
+    order: list[np.ndarray] = []
+
+    def dissect(block: np.ndarray) -> None:
+        rows, cols = block.shape
+        if rows * cols <= 16:
+            order.append(block.ravel())
+        elif rows >= cols:
+            dissect(block[: rows // 2])
+            dissect(block[rows // 2 + 1 :])
+            order.append(block[rows // 2])
+        else:
+            dissect(block[:, : cols // 2])
+            dissect(block[:, cols // 2 + 1 :])
+            order.append(block[:, cols // 2])
+
+    dissect(np.arange(size * size).reshape(size, size))
+    rank = np.empty(size * size, dtype=np.intp)
+    rank[np.concatenate(order)] = np.arange(size * size)
+    return rank
+
+
+def _leading(
+    factor: sparse.csr_array | sparse.csc_array, n: int
+) -> sparse.csr_array | sparse.csc_array:
+    """The leading n x n block of a lower CSR (or upper CSC) triangular factor, a view:
+    its first n rows (columns) hold no entry beyond n."""
+    end = factor.indptr[n]
+    parts = (factor.data[:end], factor.indices[:end], factor.indptr[: n + 1])
+    return type(factor)(parts, shape=(n, n))
+
+
+def _fill_nested(values: np.ndarray, masks: np.ndarray, neighbours: int) -> np.ndarray:
+    """`linear_fills` of masks (m, s*s), each holding the one before, none empty or full.
+
+    With the unknowns ordered by the mask that first removes them, each mask's unknowns are
+    the leading ones of the last mask's system, and the leading block of an LU factorisation
+    without pivoting (the system is symmetric positive definite) factorises the leading
+    block: one factorisation serves every step of a perturbation run.
+    """
+    size = round(np.sqrt(values.size))
+    laplacian = grid_laplacian(size, neighbours)
+    unknown = np.flatnonzero(masks[-1])
+    first = np.argmax(masks, axis=0)[unknown]
+    unknown = unknown[np.lexsort((dissection_rank(size)[unknown], first))]
+    lu = splu(
+        laplacian[unknown][:, unknown].T,  # symmetric: the CSC of its transpose is itself
+        permc_spec="NATURAL",
+        diag_pivot_thresh=0.0,
+        options={"SymmetricMode": True},
+    )
+    out = np.tile(values, (len(masks), 1))
+    rhs = [-(laplacian @ np.where(m, 0.0, values))[unknown[: np.count_nonzero(m)]] for m in masks]
+    in_order = np.arange(unknown.size)
+    if not (np.array_equal(lu.perm_c, in_order) and np.array_equal(lu.perm_r, in_order)):
+        # SuperLU reordered the unknowns: only the last system is factorised as a whole
+        out[-1, unknown] = lu.solve(rhs[-1])
+        if len(masks) > 1:
+            out[:-1] = _fill_nested(values, masks[:-1], neighbours)
+        return out
+    lower = lu.L.tocsr()
+    upper = lu.U.tocsc()
+    upper.sort_indices()
+    diagonal = upper.diagonal()
+    upper.data /= diagonal[upper.indices]  # U = D U', U' unit upper triangular
+    for row, b in zip(out, rhs, strict=True):
+        n = b.size
+        y = spsolve_triangular(
+            _leading(lower, n), b, lower=True, unit_diagonal=True, overwrite_A=True
+        )
+        row[unknown[:n]] = spsolve_triangular(
+            _leading(upper, n), y / diagonal[:n], lower=False, unit_diagonal=True, overwrite_A=True
+        )
+    return out
+
+
+def linear_fills(gray: np.ndarray, removed: np.ndarray, neighbours: int = 8) -> np.ndarray:
+    """`gray` (s, s) with, for each mask of `removed` (n, s, s), each removed pixel the
+    weighted mean of its in-image neighbours, known or removed, solved jointly for all
+    removed pixels: ROAD without its noise. (n, s, s), float64.
 
     The equations L_rr u_r = -L_rk x_k (r removed, k known pixels) are a Dirichlet problem
     with the known pixels as boundary. With no known pixel any constant solves them (ROAD's
     code fails there); we take the least-norm one, 0, the image mean in z-scored units.
+    Consecutive masks that each hold the one before (a run's steps) share one factorisation.
     """
-    out = gray.astype(np.float64)
-    flat = out.reshape(-1)
-    unknown = np.flatnonzero(removed)
-    if unknown.size == flat.size:
-        flat[:] = 0.0
-    elif unknown.size:
-        rows = grid_laplacian(gray.shape[0], neighbours)[unknown]
-        known = np.where(removed.reshape(-1), 0.0, flat)
-        flat[unknown] = spsolve(rows[:, unknown].tocsc(), -(rows @ known))
-    return out
+    values = gray.astype(np.float64).ravel()
+    masks = removed.reshape(len(removed), -1)
+    out = np.tile(values, (len(masks), 1))
+    out[masks.all(axis=1)] = 0.0
+    solvable = np.flatnonzero(masks.any(axis=1) & ~masks.all(axis=1))
+    shrinks = (masks[solvable[:-1]] & ~masks[solvable[1:]]).any(axis=1)
+    for run in np.split(solvable, np.flatnonzero(shrinks) + 1):
+        if run.size:
+            out[run] = _fill_nested(values, masks[run], neighbours)
+    return out.reshape(removed.shape)
+
+
+def linear_fill(gray: np.ndarray, removed: np.ndarray, neighbours: int = 8) -> np.ndarray:
+    """`linear_fills` of one mask (s, s)."""
+    return linear_fills(gray, removed[np.newaxis], neighbours)[0]
 
 
 @dataclass(frozen=True)
 class NoisyLinear(Imputation):
-    """ROAD's noisy linear imputation (Rong et al., ICML 2022): `linear_fill` plus Gaussian
+    """ROAD's noisy linear imputation (Rong et al., ICML 2022): `linear_fills` plus Gaussian
     noise of sd `noise` x the image's value range, one draw per image shared by its variants."""
 
     noise: float = ROAD_NOISE
@@ -176,9 +263,7 @@ class NoisyLinear(Imputation):
     def __call__(self, x: np.ndarray, removed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         gray = x[..., 0]
         noise = rng.standard_normal(gray.shape) * (self.noise * float(np.ptp(gray)))
-        filled = np.empty(removed.shape, dtype=x.dtype)
-        for out, mask in zip(filled, removed, strict=True):
-            out[...] = linear_fill(gray, mask, self.neighbours) + noise
+        filled = (linear_fills(gray, removed, self.neighbours) + noise).astype(x.dtype)
         return np.where(removed[..., np.newaxis], filled[..., np.newaxis], x[np.newaxis])
 
 
