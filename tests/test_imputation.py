@@ -23,7 +23,6 @@ from hcxai.imputation import (
     NoisyLinear,
     Parameters,
     imputation_name,
-    linear_fill,
     linear_fills,
     make,
 )
@@ -118,7 +117,7 @@ MASKS = {
 def test_road_imputes_the_neighbour_mean_equations(name, neighbours):
     removed = MASKS[name]
     gray = np.random.default_rng(1).normal(size=removed.shape)
-    filled = linear_fill(gray, removed, neighbours)
+    filled = linear_fills(gray, removed[np.newaxis], neighbours)[0]
     for r, c in zip(*np.nonzero(removed), strict=True):
         assert filled[r, c] == pytest.approx(neighbour_mean(filled, r, c, neighbours), abs=1e-10)
     np.testing.assert_allclose(filled, dense_solution(gray, removed, neighbours), atol=1e-10)

@@ -10,10 +10,11 @@ step removed it, and analyzers differ only in their ranking.
 Two kinds fit this one call:
 * a `FieldImputation` is mask-independent: one replacement image per image
   (noise, zeros, the region mean, a blur), and a variant takes its removed
-  pixels from it (the paper's additive noise and today's other kinds);
+  pixels from it;
 * ROAD's `NoisyLinear` imputation depends on the mask: each removed pixel is the
   weighted mean of its neighbours, solved jointly for all pixels a variant
-  removes (Rong et al., ICML 2022), so it solves once per variant.
+  removes (Rong et al., ICML 2022): a linear system per variant, one sparse
+  factorisation per perturbation run (`linear_fills`).
 """
 
 from __future__ import annotations
@@ -245,11 +246,6 @@ def linear_fills(gray: np.ndarray, removed: np.ndarray, neighbours: int = 8) -> 
         if run.size:
             out[run] = _fill_nested(values, masks[run], neighbours)
     return out.reshape(removed.shape)
-
-
-def linear_fill(gray: np.ndarray, removed: np.ndarray, neighbours: int = 8) -> np.ndarray:
-    """`linear_fills` of one mask (s, s)."""
-    return linear_fills(gray, removed[np.newaxis], neighbours)[0]
 
 
 @dataclass(frozen=True)
