@@ -225,7 +225,7 @@ def perturbation_curves(
     predictions = predict_hc_px(variants)
     step0 = predictions[: len(image_ids)]
     runs = pd.DataFrame(meta, columns=["k", "image_id", "order", "repeat"])
-    of_run = np.array([k for k, *_ in meta], dtype=int)  # each run's image
+    of_run = runs["k"].to_numpy(dtype=int)  # each run's image
     outputs = np.column_stack(
         [step0[of_run], predictions[len(image_ids) :].reshape(len(meta), settings.steps)]
     )
