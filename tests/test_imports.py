@@ -15,6 +15,7 @@ WORKFLOW_SIDE = [
     "hcxai.ellipse",
     "hcxai.error_explanation",
     "hcxai.figures",
+    "hcxai.imputation",
     "hcxai.io",
     "hcxai.localization",
     "hcxai.meta",

@@ -8,8 +8,8 @@ from hcxai.aopc import aopc_of_curve, per_image_aopc, summarise, table1
 from hcxai.io import InputError
 from hcxai.perturbation import (
     Settings,
-    perturbation_steps,
-    perturbed_image,
+    perturbed_areas,
+    perturbed_variants,
     ranking,
     region_masks,
     region_scores,
@@ -36,6 +36,11 @@ def settings(**overrides):
     return Settings(**{**BASE, **overrides})
 
 
+def perturbed_image(x, image_id, s):
+    """`x` with every pixel removed and imputed."""
+    return perturbed_variants(x, image_id, np.ones((1, *x.shape[:2]), bool), s)[0]
+
+
 def test_region_scores_sum_each_subwindow_row_major():
     maps = np.zeros((1, SIZE, SIZE))
     maps[0, :4, 4:] = 1.0  # top right
@@ -53,10 +58,9 @@ def test_morf_lerf_and_ties():
 
 
 def test_step_k_perturbs_exactly_the_first_k_regions():
-    x = np.zeros((SIZE, SIZE, 3), np.float32)
-    full = np.ones_like(x)
-    masks = region_masks(SIZE, WINDOW)
-    steps = perturbation_steps(x, full, np.array([3, 1, 0, 2]), masks, 3)
+    x = np.ones((SIZE, SIZE, 3), np.float32)
+    areas = perturbed_areas(np.array([3, 1, 0, 2]), region_masks(SIZE, WINDOW), 3)
+    steps = 1 - perturbed_variants(x, "t", areas, settings(kind="zeros"))
     assert steps.shape == (3, SIZE, SIZE, 3)
     assert steps[0, 4:, 4:].all() and steps[0].sum() == 16 * 3
     assert steps[1, :4, 4:].all() and steps[1].sum() == 32 * 3
@@ -105,14 +109,12 @@ def test_linear_model_morf_hurts_faster_than_lerf():
     w[:4, 4:] = 1.0  # only the top-right region matters
     x = rng.normal(size=(SIZE, SIZE, 3)).astype(np.float32)
     s = settings(steps=3)
-    full = perturbed_image(x, "toy", s)
     scores = region_scores(np.abs(w.sum(-1))[np.newaxis], WINDOW)[0]
     truth = float((w * x).sum())
     curves = {}
     for order in ("morf", "lerf"):
-        variants = perturbation_steps(
-            x, full, ranking(scores, order), region_masks(SIZE, WINDOW), 3
-        )
+        areas = perturbed_areas(ranking(scores, order), region_masks(SIZE, WINDOW), 3)
+        variants = perturbed_variants(x, "toy", areas, s)
         curves[order] = [0.0] + [abs(float((w * v).sum()) - truth) for v in variants]
     assert curves["morf"][1] > 0 and curves["lerf"][1] == 0 and curves["lerf"][2] == 0
     assert aopc_of_curve(curves["morf"]) < aopc_of_curve(curves["lerf"])

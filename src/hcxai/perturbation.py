@@ -4,8 +4,9 @@ The input is cut into a grid of `subwindow` x `subwindow` regions, ranked by
 the summed relevance of an analyzer's map; step k perturbs the k first regions
 of the ranking (MoRF: most relevant first). The error |prediction - true HC|
 in px at the original resolution is recorded for steps 0 (the unperturbed
-image) to K. The noise of an image is drawn once from (seed, image id), so it
-is the same for every analyzer and order: analyzers differ only in ranking.
+image) to K. How perturbed pixels are filled is an imputation (`hcxai.imputation`);
+its random draws for an image come once from (seed, image id), so they are the
+same for every analyzer and order: analyzers differ only in ranking.
 
 NumPy only, except `run_shard` which predicts with the model (TensorFlow).
 """
@@ -20,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from hcxai.data import Dataset, load_dataset, network_input
+from hcxai.imputation import Imputation, Parameters, imputation_name, make
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import check_image_size
 from hcxai.provenance import sha256
@@ -34,22 +35,20 @@ log = logging.getLogger(__name__)
 
 ORDERS = ("morf", "lerf", "random")
 # A perturbation curve row; shard files add the job's model (backbone, loss), fold (and analyzer).
-CURVE_TABLE = {
-    "image_id": "id",
-    "order": ORDERS,
-    "repeat": "int",
-    "step": "int",
-    "error_px": "number",
-}
+STEP_TABLE = {"image_id": "id", "order": ORDERS, "repeat": "int", "step": "int"}
+CURVE_TABLE = {**STEP_TABLE, "error_px": "number"}
 SHARD_TABLE = {"backbone": "id", "loss": "id", "fold": "int", "analyzer": "id", **CURVE_TABLE}
 RANDOM_ORDER_TABLE = {"backbone": "id", "loss": "id", "fold": "int", **CURVE_TABLE}
 CURVE_COLUMNS, SHARD_COLUMNS = list(CURVE_TABLE), list(SHARD_TABLE)
 RANDOM_ORDER_COLUMNS = list(RANDOM_ORDER_TABLE)
 
 
+# What a curve measures at step k, from the same forward passes: the paper's error
+# |f(x_k) - y| (Table 1; the column of shard files) and the output change |f(x_k) - f(x_0)|
+# (deletion, needs no label; Rong et al. 2022).
+MEASURES = ("error_px", "output_change_px")
+
 RANK_BY = ("sum", "abs_sum")
-NOISE_KINDS = ("gaussian", "uniform", "zeros", "mean", "blur")
-NOISE_MODES = ("add", "replace")
 
 
 @dataclass(frozen=True)
@@ -103,14 +102,20 @@ class Settings:
         unknown = set(self.orders) - set(ORDERS)
         if unknown:
             raise InputError(f"perturbation.orders: unknown {sorted(unknown)}; use {ORDERS}")
-        for key, value, allowed in (
-            ("rank_by", self.rank_by, RANK_BY),
-            ("noise.kind", self.kind, NOISE_KINDS),
-            ("noise.mode", self.mode, NOISE_MODES),
-        ):
-            if value not in allowed:
-                raise InputError(f"perturbation.{key} {value!r} is unknown; use one of {allowed}")
+        if self.rank_by not in RANK_BY:
+            raise InputError(
+                f"perturbation.rank_by {self.rank_by!r} is unknown; use one of {RANK_BY}"
+            )
+        imputation_name(self.kind, self.mode)
         return regions
+
+    def imputation(self) -> Imputation:
+        """The imputation the `noise` block names (kind, and mode for the noise kinds)."""
+        return make(
+            imputation_name(self.kind, self.mode),
+            Parameters(std=self.std, subwindow=self.subwindow),
+            "perturbation.noise.kind",
+        )
 
     def runs(self) -> list[tuple[str, int]]:
         """(order, repeat) pairs: one for morf and lerf, random_repeats for random."""
@@ -143,40 +148,6 @@ def ranking(scores: np.ndarray, order: str, rng: np.random.Generator | None = No
     raise InputError(f"perturbation.orders: {order!r} is unknown; use one of {ORDERS}")
 
 
-def perturbed_image(x: np.ndarray, image_id: str, settings: Settings) -> np.ndarray:
-    """The image (s, s, 3, normalised) with every region perturbed; steps take regions from it.
-
-    Gaussian/uniform noise has sd `std`, added (the paper's text) or replacing
-    the values (the authors' code, iNNvestigate's Perturbation); zeros, mean
-    and blur replace. The grayscale image stays grayscale: one field for all
-    three channels.
-    """
-    gray = x[..., 0]
-    rng = image_rng(settings.seed, image_id)
-    if settings.kind in ("gaussian", "uniform"):
-        if settings.kind == "gaussian":
-            noise = rng.normal(0.0, settings.std, gray.shape)
-        else:
-            half_width = settings.std * np.sqrt(3.0)  # same sd as the Gaussian
-            noise = rng.uniform(-half_width, half_width, gray.shape)
-        if settings.mode not in NOISE_MODES:
-            raise InputError(
-                f"perturbation.noise.mode {settings.mode!r} is unknown; use one of {NOISE_MODES}"
-            )
-        out = gray + noise if settings.mode == "add" else noise
-    elif settings.kind == "zeros":
-        out = np.zeros_like(gray)
-    elif settings.kind == "mean":
-        size, w = gray.shape[0], settings.subwindow
-        means = gray.reshape(size // w, w, size // w, w).mean(axis=(1, 3))
-        out = np.kron(means, np.ones((w, w)))
-    elif settings.kind == "blur":
-        out = ndimage.gaussian_filter(gray, settings.subwindow / 4)
-    else:
-        raise InputError(f"perturbation.noise.kind {settings.kind!r} is unknown")
-    return np.repeat(out.astype(np.float32)[..., np.newaxis], 3, axis=-1)
-
-
 def region_masks(size: int, subwindow: int) -> np.ndarray:
     """(regions, s, s) booleans, row-major like `region_scores`."""
     grid = size // subwindow
@@ -194,12 +165,20 @@ def perturbed_areas(order: np.ndarray, masks: np.ndarray, steps: int) -> np.ndar
     return np.cumsum(masks[order[:steps]], axis=0) > 0
 
 
-def perturbation_steps(
-    x: np.ndarray, full: np.ndarray, order: np.ndarray, masks: np.ndarray, steps: int
+def perturbed_variants(
+    x: np.ndarray,
+    image_id: str,
+    removed: np.ndarray,
+    settings: Settings,
+    imputation: Imputation | None = None,
 ) -> np.ndarray:
-    """Images after steps 1..K, (K, s, s, 3): step k perturbs the first k regions of `order`."""
-    cumulative = perturbed_areas(order, masks, steps)
-    return np.where(cumulative[..., np.newaxis], full[np.newaxis], x[np.newaxis])
+    """x (s, s, 3) with the pixels of each mask of `removed` (n, s, s) imputed: (n, s, s, 3).
+
+    The imputation (default: the settings') draws once from (seed, image id), whatever
+    the masks: every analyzer and order of an image meets the same noise.
+    """
+    imputation = settings.imputation() if imputation is None else imputation
+    return imputation(x, removed, image_rng(settings.seed, image_id))
 
 
 def shard_image_ids(test_ids: list[str], shard: int, images_per_job: int) -> list[str]:
@@ -216,39 +195,47 @@ def perturbation_curves(
     maps: np.ndarray,
     image_ids: list[str],
     settings: Settings,
+    imputation: Imputation | None = None,
+    measures: tuple[str, ...] = ("error_px",),
 ) -> tuple[pd.DataFrame, int]:
-    """Errors at steps 0..K of every (order, repeat) run of every image, and the pass count.
+    """The `measures` at steps 0..K of every (order, repeat) run of every image, and the
+    pass count.
 
-    The frame has `CURVE_COLUMNS`, a run's steps in order, runs image by image.
-
-    All perturbed variants go through `predict_hc_px` in one call (it batches),
-    and step 0 is predicted once per image and shared by its runs.
+    The frame has the columns of `STEP_TABLE` and one per measure (by default
+    `CURVE_COLUMNS`), a run's steps in order, runs image by image. `imputation` defaults
+    to the settings' (a job may score several with one model). All variants go through
+    `predict_hc_px` in one call (it batches), and step 0 is predicted once per image and
+    shared by its runs; every measure comes from these predictions.
     """
+    if not measures or not set(measures) <= set(MEASURES):
+        raise InputError(f"measures {measures}: use one or more of {MEASURES}")
     size = x.shape[1]
     masks = region_masks(size, settings.subwindow)
     scores = region_scores(maps, settings.subwindow, settings.rank_by)
     batches, meta = [x], []
     for k, image_id in enumerate(image_ids):
-        full = perturbed_image(x[k], image_id, settings)
+        areas = []
         for order, repeat in settings.runs():
-            rng = image_rng(settings.seed, image_id, repeat)
-            regions = ranking(scores[k], order, rng)
-            batches.append(perturbation_steps(x[k], full, regions, masks, settings.steps))
+            regions = ranking(scores[k], order, image_rng(settings.seed, image_id, repeat))
+            areas.append(perturbed_areas(regions, masks, settings.steps))
             meta.append((k, image_id, order, repeat))
+        removed = np.array(areas, dtype=bool).reshape(-1, size, size)
+        batches.append(perturbed_variants(x[k], image_id, removed, settings, imputation))
     variants = np.concatenate(batches)
-    errors = np.abs(
-        predict_hc_px(variants)
-        - np.concatenate([true, np.repeat(true[[k for k, *_ in meta]], settings.steps)])
-    )
-    step0 = errors[: len(image_ids)]
-    steps = errors[len(image_ids) :].reshape(len(meta), settings.steps)
+    predictions = predict_hc_px(variants)
+    step0 = predictions[: len(image_ids)]
     runs = pd.DataFrame(meta, columns=["k", "image_id", "order", "repeat"])
+    of_run = runs["k"].to_numpy(dtype=int)  # each run's image
+    outputs = np.column_stack(
+        [step0[of_run], predictions[len(image_ids) :].reshape(len(meta), settings.steps)]
+    )
+    reference = {"error_px": true, "output_change_px": step0}
     points = settings.steps + 1
     curves = runs.loc[runs.index.repeat(points), ["image_id", "order", "repeat"]].assign(
         step=np.tile(np.arange(points), len(runs)),
-        error_px=np.column_stack([step0[runs["k"]], steps]).ravel(),
+        **{m: np.abs(outputs - reference[m][of_run, np.newaxis]).ravel() for m in measures},
     )
-    return curves.reset_index(drop=True)[CURVE_COLUMNS], len(variants)
+    return curves.reset_index(drop=True)[[*STEP_TABLE, *measures]], len(variants)
 
 
 def _load_inputs(

@@ -30,9 +30,8 @@ from hcxai.localization import SUMMARY as LOCALIZATION
 from hcxai.models import MODEL_KEYS, model_label
 from hcxai.perturbation import (
     Settings,
-    perturbation_steps,
     perturbed_areas,
-    perturbed_image,
+    perturbed_variants,
     ranking,
     region_masks,
     region_scores,
@@ -111,13 +110,9 @@ def write_process_figure(
     saliency = maps.maps[maps.image_ids.index(image_id)][np.newaxis]
     order = ranking(region_scores(saliency, settings.subwindow, settings.rank_by)[0], "morf")
     masks = region_masks(size, settings.subwindow)
-    full = perturbed_image(x, image_id, settings)
-    steps = np.concatenate(
-        [x[np.newaxis], perturbation_steps(x, full, order, masks, settings.steps)]
-    )
-    perturbed = np.concatenate(
-        [np.zeros((1, size, size), bool), perturbed_areas(order, masks, settings.steps)]
-    )
+    areas = perturbed_areas(order, masks, settings.steps)
+    steps = np.concatenate([x[np.newaxis], perturbed_variants(x, image_id, areas, settings)])
+    perturbed = np.concatenate([np.zeros((1, size, size), bool), areas])
     label = read_labels(saliency_path)
     plot_perturbation_process(
         steps[..., 0],
