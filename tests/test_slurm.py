@@ -153,22 +153,28 @@ def slurm_run(cluster, tmp_path_factory):
     return workdir, result, slurm_jobs()
 
 
-def group_of(job) -> str | None:
-    """The profile group a SLURM job ran (comment `rule_<group>_<rules>`), if any."""
+def group_rules(job) -> tuple[str | None, set[str]]:
+    """The profile group of a SLURM job and the rules it ran.
+
+    The plugin comments a job `rule_<rule>_wildcards_<values>` and a group job
+    `rule_<group>_<its rules in lexical order, joined by _>`.
+    """
     comment = job["Comment"].removeprefix("rule_")
-    return next((g for g in set(PROFILE["groups"].values()) if comment.startswith(f"{g}_")), None)
+    for group in set(PROFILE["groups"].values()):
+        members = sorted(rule for rule, name in PROFILE["groups"].items() if name == group)
+        for n in range(1, len(members) + 1):
+            for subset in itertools.combinations(members, n):
+                if comment == f"{group}_{'_'.join(subset)}":
+                    return group, set(subset)
+    return None, {re.match(r"([a-z_0-9]+?)(_wildcards_|$)", comment).group(1)}
+
+
+def group_of(job) -> str | None:
+    return group_rules(job)[0]
 
 
 def rules_of(job) -> set[str]:
-    """The rules a SLURM job ran: its rule, or the members its group comment names."""
-    comment = job["Comment"].removeprefix("rule_")
-    group = group_of(job)
-    if group:
-        members = comment.removeprefix(f"{group}_")
-        return {
-            rule for rule, name in PROFILE["groups"].items() if name == group and rule in members
-        }
-    return {re.match(r"([a-z_0-9]+?)(_wildcards_|$)", comment).group(1)}
+    return group_rules(job)[1]
 
 
 def test_what_went_through_sbatch_and_what_stayed_on_the_submit_host(slurm_run):
