@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hcxai.data import CSV_NAME, ingest, load_dataset, resize_area
+from hcxai.data import (
+    CSV_NAME,
+    ingest,
+    load_dataset,
+    network_input,
+    network_input_range,
+    resize_area,
+)
 from hcxai.io import InputError
 
 HEADER = "filename,pixel size(mm),head circumference (mm)"
@@ -348,3 +355,11 @@ def test_a_damaged_dataset_cache_names_the_file_and_the_rebuild(
         f"rerun with `snakemake --forcerun {path}` and your usual options to rebuild it "
         "(rule ingest)" in str(error.value)
     )
+
+
+def test_network_input_range_is_that_of_the_network_input():
+    """Deep Taylor's bounds: the extremes of `network_input` over every image and channel."""
+    images = np.random.default_rng(4).integers(0, 256, (7, 20, 20), dtype=np.uint8)
+    images[3] = 17  # a flat scan: z-scored to 0 by the floor on its sd
+    x = network_input(images)
+    assert network_input_range(images) == pytest.approx((x.min(), x.max()), rel=1e-6)

@@ -549,6 +549,14 @@ def network_input(images: np.ndarray) -> np.ndarray:
     return np.repeat(x[..., np.newaxis], 3, axis=-1)
 
 
+def network_input_range(images: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest value `network_input` gives these images (without building it)."""
+    mean, std = _zscore_stats(images)
+    lowest = ((images.min(axis=(-2, -1), keepdims=True) - mean) / std).min()
+    highest = ((images.max(axis=(-2, -1), keepdims=True) - mean) / std).max()
+    return float(lowest), float(highest)
+
+
 def black_in_network_units(images: np.ndarray) -> np.ndarray:
     """A black image (raw 0) in each image's normalised units, shaped like `network_input`."""
     mean, std = _zscore_stats(images)

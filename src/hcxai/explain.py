@@ -46,7 +46,7 @@ import numpy as np
 
 from hcxai.analyzers import AnalyzerSpec
 from hcxai.canonize import batchnorm_merges, merge_batchnorm, merged_assignments
-from hcxai.data import black_in_network_units, network_input
+from hcxai.data import black_in_network_units, network_input, network_input_range
 from hcxai.io import InputError
 from hcxai.models import configure_tensorflow, load_model, read_model_attributes
 from hcxai.seeding import image_rng
@@ -335,20 +335,20 @@ class Explainer:
 def build_explainer(
     model_path: str | Path,
     spec: AnalyzerSpec,
-    images: np.ndarray,
+    dataset_images: np.ndarray,
     memory_budget_mb: int,
     graph_optimization: bool,
     threads: int,
 ) -> Explainer:
     """The stages' one way to build an analyzer: threads and seeds set, Deep Taylor's
-    bounds the data range of these images' network input."""
+    bounds the network input's range over the whole data set (`dataset_images`), so an
+    image's map does not depend on which other images share its job."""
     if spec.analyzer.inputs != "none":
         configure_tensorflow(threads, seed=0)
-    x = network_input(images)
     return Explainer(
         model_path,
         spec,
         memory_budget_mb,
-        data_range=(float(x.min()), float(x.max())),
+        data_range=network_input_range(dataset_images),
         graph_optimization=graph_optimization,
     )

@@ -91,7 +91,7 @@ def compute_saliency(
     index = data.index_of(ids)
     images = data.images[index]
     explainer = build_explainer(
-        model_path, spec, images, memory_budget_mb, graph_optimization, threads
+        model_path, spec, data.images, memory_budget_mb, graph_optimization, threads
     )
     built = (
         f"built in {explainer.build_seconds:.1f} s, {explainer.rows_per_pass} rows per pass"

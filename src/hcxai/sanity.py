@@ -269,7 +269,7 @@ def compute_sanity_maps(
     layers = weighted_layers(model_path)
     groups = stage_groups([name for _, name in layers], stages, model_path)
     explainer = build_explainer(
-        model_path, spec, images, memory_budget_mb, graph_optimization, threads
+        model_path, spec, data.images, memory_budget_mb, graph_optimization, threads
     )
     if explainer.model is None:  # `random`: the same seeded maps whatever the weights
         maps = np.stack([explainer.explain(images, ids)] * (stages + 1))

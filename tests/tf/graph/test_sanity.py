@@ -311,3 +311,33 @@ def test_bad_settings_name_the_key(small_model_file, tiny_dataset, tmp_path):
     with pytest.raises(InputError, match=r"sanity\.stages is 5 .* 4 layers with weights"):
         compute_sanity_maps(**common, fold=0, stages=5)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_an_images_deep_taylor_map_does_not_depend_on_the_other_images_of_its_job(
+    small, tiny_dataset, tmp_path
+):
+    """Deep Taylor's input bounds are the data set's range, not the job's images':
+    the first test image explained alone and among four gives the same map."""
+    dataset, splits = tiny_dataset
+    maps = {}
+    for n_images in (1, 4):
+        out = tmp_path / f"deep_taylor_{n_images}.h5"
+        compute_sanity_maps(
+            model_path=str(small),
+            dataset_path=dataset,
+            splits_path=splits,
+            out_path=str(out),
+            analyzer="deep_taylor",
+            params={},
+            backbone="small",
+            loss="mae",
+            fold=0,
+            n_images=n_images,
+            stages=1,
+            seed=SEED,
+            memory_budget_mb=512,
+        )
+        maps[n_images] = read_sanity_maps(out).maps[0]
+    alone, among = maps[1][0], maps[4][0]
+    assert np.ptp(alone) > 0  # a relevance map, not Deep Taylor's zero map of a negative output
+    np.testing.assert_allclose(alone, among, rtol=1e-5, atol=1e-7 * np.abs(among).max())
