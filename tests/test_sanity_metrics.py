@@ -17,7 +17,6 @@ from hcxai.io import InputError
 from hcxai.sanity import check_settings, cumulative_stages, stage_groups, weighted_layers
 from hcxai.sanity_file import SanityMaps, read_sanity_maps, write_sanity_maps
 from hcxai.sanity_metrics import (
-    SIMILAR,
     fails_check,
     similarities,
     spearman,
@@ -105,18 +104,78 @@ def test_the_measures_on_known_pairs():
     assert np.isnan(spearman(a, np.zeros_like(a)))  # a constant map has no ranks
 
 
-def test_a_constant_map_is_left_out_of_the_mean():
+def test_constant_maps_score_zero_against_a_trained_map_and_nan_without_one():
     rng = np.random.default_rng(6)
-    trained = rng.standard_normal((2, SIZE, SIZE))
-    stage1 = np.stack([trained[0], np.zeros((SIZE, SIZE))])  # image 1's map is all zero
+    trained = rng.standard_normal((3, SIZE, SIZE))
+    trained[2] = 0.0  # image 2's trained map is blank: nothing to compare with
+    stage1 = np.stack([trained[0], np.zeros((SIZE, SIZE)), rng.standard_normal((SIZE, SIZE))])
     per_image = similarities(content(np.stack([trained, stage1])))
-    assert per_image.loc[per_image["stage"] == 1, "spearman_abs"].isna().tolist() == [False, True]
+    stage = per_image[per_image["stage"] == 1]
+    assert stage["spearman_abs"].tolist()[:2] == [1.0, 0.0]  # a blank map kept no ranks
+    assert np.isnan(stage["spearman_abs"].tolist()[2])
     table = stage_table(content(np.stack([trained, stage1])), STATISTICS)
-    assert table.iloc[1]["spearman_abs_n"] == 1 and table.iloc[1]["spearman_abs_mean"] == 1.0
-    assert table["constant_maps"].tolist() == [0, 1]
-    # Every fully randomised map blank (Deep Taylor of a negative output): no verdict.
-    blank = stage_table(content(np.stack([trained, np.zeros_like(trained)])), STATISTICS)
-    assert verdict(blank) == "undetermined" and not fails_check(blank)
+    assert table.iloc[1]["spearman_abs_n"] == 2 and table.iloc[1]["spearman_abs_mean"] == 0.5
+    assert table["constant_maps"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize(("blank", "expected"), [(N // 2, "passes"), (N // 2 + 1, "undetermined")])
+def test_a_verdict_on_mostly_blank_randomised_maps_is_undetermined(blank, expected):
+    """Half the randomised maps blank (Deep Taylor of a negative output) still decides;
+    one more and the verdict would rest on blank maps."""
+    rng = np.random.default_rng(8)
+    trained = rng.standard_normal((N, SIZE, SIZE))
+    randomised = rng.standard_normal((N, SIZE, SIZE))
+    randomised[:blank] = 0.0
+    table = stage_table(content(np.stack([trained, randomised])), STATISTICS)
+    assert table.iloc[-1]["constant_maps"] == blank and verdict(table) == expected
+
+
+def shared_pattern_maps(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """N maps: a pattern common to every image (the fan, the skull) + image-specific noise;
+    and the shared part alone."""
+    rng = np.random.default_rng(seed)
+    shared = 3.0 * np.abs(rng.standard_normal((SIZE, SIZE)))
+    return shared + rng.standard_normal((N, SIZE, SIZE)), shared
+
+
+def test_a_method_at_its_floor_passes_though_its_maps_correlate():
+    """IG's case: trained maps of different images already correlate (floor ~0.6). A
+    randomised network that keeps only the shared pattern is at the floor: it passes, where
+    a fixed threshold of 0.5 on the similarity would call it a failure."""
+    rng = np.random.default_rng(10)
+    trained, shared = shared_pattern_maps(seed=11)
+    randomised = shared + rng.standard_normal(trained.shape)  # nothing of each image's own
+    table = stage_table(content(np.stack([trained, randomised])), STATISTICS)
+    last = table.iloc[-1]
+    assert last["floor_mean"] > 0.4 and last["spearman_abs_mean"] > 0.4
+    assert last["excess_ci_low"] <= 0 and verdict(table) == "passes"
+    assert last["excess_n"] == N
+
+
+def test_a_method_that_keeps_its_images_maps_fails_though_they_correlate_weakly():
+    """Trained maps of different images independent (floor ~0); the randomised network
+    keeps each image's own map under much noise (Spearman ~0.3): above the floor, fails."""
+    rng = np.random.default_rng(12)
+    trained = rng.standard_normal((N, SIZE, SIZE))
+    randomised = trained + 2.0 * rng.standard_normal(trained.shape)
+    table = stage_table(content(np.stack([trained, randomised])), STATISTICS)
+    last = table.iloc[-1]
+    assert abs(last["floor_mean"]) < 0.1 and 0.1 < last["spearman_abs_mean"] < 0.5
+    assert last["excess_ci_low"] > 0 and verdict(table) == "fails"
+
+
+def test_the_excess_interval_is_students_t():
+    """Against scipy's one-sample t-test interval (an independent computation)."""
+    from scipy import stats as scipy_stats
+
+    from hcxai.stats import mean_t_ci
+
+    values = np.random.default_rng(13).exponential(size=9)
+    interval = mean_t_ci(values, 0.9)
+    expected = scipy_stats.ttest_1samp(values, 0.0).confidence_interval(0.9)
+    assert (interval.low, interval.high) == pytest.approx((expected.low, expected.high))
+    assert interval.n == 9 and interval.mean == pytest.approx(values.mean())
+    assert np.isnan(mean_t_ci(values[:1], 0.9).low)
 
 
 def test_pair_and_summary_files(tmp_path):
@@ -204,7 +263,7 @@ def test_the_figure(tmp_path):
         maps[("net/mae", analyzer)] = stack[:, 0]
     summary = with_model(pd.concat(rows, ignore_index=True))
     figure = plot_sanity(
-        maps, {"net/mae": images[0]}, summary, METRIC_LABELS, SIMILAR, str(tmp_path / "f.png")
+        maps, {"net/mae": images[0]}, summary, METRIC_LABELS, str(tmp_path / "f.png")
     )
     assert (tmp_path / "f.png").stat().st_size > 0
     # 2 rows x (input + 3 stages) map panels, then one curve panel per metric.

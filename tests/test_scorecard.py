@@ -75,6 +75,11 @@ def sanity_table(backbone="vgg16", loss="mae"):
                     "spearman_abs_mean": value,
                     "spearman_abs_ci_low": value - 0.05,
                     "spearman_abs_ci_high": value + 0.05,
+                    "floor_mean": 0.3,
+                    "excess_mean": value - 0.3,
+                    "excess_ci_low": value - 0.4,
+                    "excess_ci_high": value - 0.2,
+                    "excess_n": 16,
                     "verdict": VERDICT[a],
                 }
             )
@@ -99,6 +104,8 @@ def test_flags_and_values_follow_the_definitions():
     assert card.loc["smoothgrad", "morf_minus_lerf"] == -8.0  # -7 - 1
     assert card.loc["lrp", "skull_focus"] == 1.5
     assert card.loc["gradient", "randomised_spearman_abs"] == 0.1  # the last stage, not stage 1
+    assert card.loc["gradient", "randomisation_excess"] == pytest.approx(0.1 - 0.3)
+    assert card.loc["gradient", "randomisation_n"] == 16
     assert list(card.index) == ANALYZERS  # the paper's order
 
 

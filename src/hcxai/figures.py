@@ -357,7 +357,8 @@ def _sanity_map_rows(
 def _sanity_curves(
     axis: plt.Axes, rows: pd.DataFrame, metric: str, verdicts: dict[tuple[str, str], str]
 ) -> None:
-    """Mean similarity to the trained maps per stage with its CI, a line per analyzer."""
+    """Mean similarity to the trained maps per stage with its CI, a line per analyzer; on
+    Spearman |map| also each method's floor (its trained maps of different images), dotted."""
     for analyzer, group in rows.groupby("analyzer", sort=False):
         mean = group[f"{metric}_mean"].to_numpy(dtype=float)
         low, high = group[f"{metric}_ci_low"], group[f"{metric}_ci_high"]
@@ -374,6 +375,13 @@ def _sanity_curves(
             linestyle="--" if verdicts.get((model, analyzer)) == "fails" else "-",
             label=analyzer,
         )
+        if metric == "spearman_abs":
+            axis.axhline(
+                group["floor_mean"].iloc[0],
+                color=axis.containers[-1].lines[0].get_color(),
+                linestyle=":",
+                linewidth=1,
+            )
     axis.set_ylim(-1.05, 1.05)
     axis.set_xticks(sorted(set(rows["stage"])))
     axis.set_xlabel("stage (0 = trained)", fontsize=7)
@@ -386,7 +394,6 @@ def plot_sanity(
     images: dict[str, np.ndarray],
     summary: pd.DataFrame,
     metrics: dict[str, str],
-    similar: float,
     path: str,
 ) -> plt.Figure:
     """Cascading model randomisation (Adebayo et al. 2018, their Fig. 2 and 4).
@@ -394,7 +401,7 @@ def plot_sanity(
     Top (`_sanity_map_rows`): `maps[(model, analyzer)]`, (S + 1, s, s) of one
     image, beside `images[model]`. Bottom (`_sanity_curves`): per model and
     metric (`metrics`: column prefix -> label in `summary`, results/sanity.csv);
-    dashed = fails the check (mean Spearman |map| >= `similar`, the dotted line).
+    dashed = fails the check (Spearman |map| above the method's floor, its dotted line).
     """
     pairs = list(maps)
     models = list(dict.fromkeys(b for b, _ in pairs))
@@ -424,8 +431,6 @@ def plot_sanity(
         for j, (metric, label) in enumerate(metrics.items()):
             axis = figure.add_subplot(curves[i, j])
             _sanity_curves(axis, summary[summary["model"] == model], metric, verdicts)
-            if metric == "spearman_abs":
-                axis.axhline(similar, color="gray", linestyle=":", linewidth=1)
             axis.set_title(f"Reg-{model}: {label}", fontsize=7)
     handles, labels = figure.axes[-1].get_legend_handles_labels()
     figure.legend(

@@ -191,7 +191,6 @@ def write_sanity_figure(
     from hcxai.sanity_file import read_sanity_maps
     from hcxai.sanity_metrics import (  # scikit-image: only this figure
         METRIC_LABELS,
-        SIMILAR,
         SUMMARY_TABLE,
     )
 
@@ -209,7 +208,7 @@ def write_sanity_figure(
         images.setdefault(model, data.images[data.index_of([image_id])][0])
     keys = [*MODEL_KEYS, "analyzer", "stage"]
     summary = read_table(summary_path, SUMMARY_TABLE, rule="sanity_summary", unique=keys)
-    plot_sanity(maps, images, with_model(summary), METRIC_LABELS, SIMILAR, out_path)
+    plot_sanity(maps, images, with_model(summary), METRIC_LABELS, out_path)
     log.info("sanity figure: %s (%d model x analyzer pairs)", out_path, len(maps))
 
 

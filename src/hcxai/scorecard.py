@@ -8,9 +8,10 @@ Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
   regions); MoRF minus LeRF AOPC where LeRF was computed;
 * localization: skull focus with its CI (1 = chance);
 * sanity: the rank correlation of |map| with the trained map after full
-  randomisation, with its CI, the verdict (passes / fails / undetermined when
-  every randomised map is constant) and `survives_randomisation` for a pass
-  (hcxai.sanity_metrics).
+  randomisation, with its CI, the method's floor (its trained maps of different
+  images), the excess over the floor with its CI and the images it rests on, the
+  verdict (passes / fails / undetermined) and `survives_randomisation` for a
+  pass (hcxai.sanity_metrics).
 
 `results/ranking_agreement.csv`: per model, Kendall's tau (scipy.stats)
 between the analyzers ranked by AOPC (lower better) and by skull focus (higher
@@ -78,8 +79,13 @@ def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
             "randomised_spearman_abs": last["spearman_abs_mean"],
             "randomised_spearman_abs_ci_low": last["spearman_abs_ci_low"],
             "randomised_spearman_abs_ci_high": last["spearman_abs_ci_high"],
+            "randomisation_floor": last["floor_mean"],
+            "randomisation_excess": last["excess_mean"],
+            "randomisation_excess_ci_low": last["excess_ci_low"],
+            "randomisation_excess_ci_high": last["excess_ci_high"],
+            "randomisation_n": last["excess_n"],
             "randomisation_verdict": last["verdict"],
-            # Only a determined pass counts: constant maps after randomisation say nothing.
+            # Only a determined pass counts: mostly blank randomised maps say nothing.
             "survives_randomisation": last["verdict"] == "passes",
         }
     )
