@@ -209,6 +209,7 @@ def perturbation_curves(
     """
     if not measures or not set(measures) <= set(MEASURES):
         raise InputError(f"measures {measures}: use one or more of {MEASURES}")
+    imputation = settings.imputation() if imputation is None else imputation  # once per call
     size = x.shape[1]
     masks = region_masks(size, settings.subwindow)
     scores = region_scores(maps, settings.subwindow, settings.rank_by)

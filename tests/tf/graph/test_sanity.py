@@ -258,25 +258,30 @@ def small_model_file(tmp_path_factory):
     return save_model(small_net(), path, "small")
 
 
-@pytest.mark.parametrize("name", ["gradient", "random"])
-def test_the_job_writes_every_stage(small_model_file, tiny_dataset, tmp_path, caplog, name):
-    dataset, splits = tiny_dataset  # 12 images, 3 folds: 4 test images in fold 0
-    out = tmp_path / f"{name}.h5"
+def sanity_job(model_path, tiny_dataset, out, analyzer, n_images, stages) -> None:
+    """The sanity_maps job of fold 0 on the small net, with the analyzer's defaults."""
+    dataset, splits = tiny_dataset
     compute_sanity_maps(
-        model_path=str(small_model_file),
+        model_path=str(model_path),
         dataset_path=dataset,
         splits_path=splits,
         out_path=str(out),
-        analyzer=name,
+        analyzer=analyzer,
         params={},
         backbone="small",
         loss="mae",
         fold=0,
-        n_images=8,
-        stages=2,
+        n_images=n_images,
+        stages=stages,
         seed=SEED,
         memory_budget_mb=512,
     )
+
+
+@pytest.mark.parametrize("name", ["gradient", "random"])
+def test_the_job_writes_every_stage(small_model_file, tiny_dataset, tmp_path, caplog, name):
+    out = tmp_path / f"{name}.h5"  # tiny_dataset: 12 images, 3 folds: 4 test images in fold 0
+    sanity_job(small_model_file, tiny_dataset, out, name, n_images=8, stages=2)
     assert "sanity.n_images is 8 but fold 0 has 4 test images" in caplog.text
     found = read_sanity_maps(out)
     assert found.maps.shape == (3, 4, SIZE, SIZE) and len(found.image_ids) == 4
@@ -318,25 +323,10 @@ def test_an_images_deep_taylor_map_does_not_depend_on_the_other_images_of_its_jo
 ):
     """Deep Taylor's input bounds are the data set's range, not the job's images':
     the first test image explained alone and among four gives the same map."""
-    dataset, splits = tiny_dataset
     maps = {}
     for n_images in (1, 4):
         out = tmp_path / f"deep_taylor_{n_images}.h5"
-        compute_sanity_maps(
-            model_path=str(small),
-            dataset_path=dataset,
-            splits_path=splits,
-            out_path=str(out),
-            analyzer="deep_taylor",
-            params={},
-            backbone="small",
-            loss="mae",
-            fold=0,
-            n_images=n_images,
-            stages=1,
-            seed=SEED,
-            memory_budget_mb=512,
-        )
+        sanity_job(small, tiny_dataset, out, "deep_taylor", n_images=n_images, stages=1)
         maps[n_images] = read_sanity_maps(out).maps[0]
     alone, among = maps[1][0], maps[4][0]
     assert np.ptp(alone) > 0  # a relevance map, not Deep Taylor's zero map of a negative output
