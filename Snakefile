@@ -36,6 +36,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/saliency.smk"
 include: "workflow/rules/perturb.smk"
+include: "workflow/rules/faithfulness.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/localization.smk"
 include: "workflow/rules/sanity.smk"
@@ -57,6 +58,8 @@ localrules:
     aopc_pair,
     aopc_summary,
     aopc_statistics,
+    faithfulness,
+    faithfulness_figure,
     aopc_critical_difference_figure,
     perturbation_curves_figure,
     perturbation_process_figure,

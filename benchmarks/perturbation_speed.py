@@ -65,6 +65,7 @@ def main() -> None:
         orders=("morf",),
         random_repeats=1,
         seed=2020,
+        imputations=("gaussian_add",),
     )
 
     def predict(batch: np.ndarray) -> np.ndarray:

@@ -52,6 +52,7 @@ SETTINGS = Settings(
     orders=("morf", "lerf", "random"),
     random_repeats=2,
     seed=1,
+    imputations=("gaussian_add",),
 )
 STATISTICS = {"bootstrap_samples": 200, "confidence": 0.95, "seed": 1}
 FOLD0 = "results/models/vgg16/mae/fold0"

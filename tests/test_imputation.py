@@ -62,6 +62,7 @@ def settings(**overrides):
         orders=("morf",),
         random_repeats=1,
         seed=2020,
+        imputations=("zeros",),
     )
     return Settings(**{**base, **overrides})
 

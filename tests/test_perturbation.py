@@ -29,6 +29,7 @@ BASE = dict(
     orders=("morf", "random"),
     random_repeats=5,
     seed=2020,
+    imputations=("gaussian_add",),
 )
 
 

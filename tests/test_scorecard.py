@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from hcxai.io import InputError
-from hcxai.scorecard import ranking_agreement, scorecard
+from hcxai.scorecard import ranking_agreement, ranking_agreement_by_imputation, scorecard
 
 ANALYZERS = ["gradient", "smoothgrad", "lrp", "random"]
 # Hand-made summaries: MoRF AOPC, its difference to random (CI), skull focus, and the
@@ -86,8 +86,71 @@ def sanity_table(backbone="vgg16", loss="mae"):
     return pd.DataFrame(rows)
 
 
+# Per imputation x measure: MoRF AOPC and whether the analyzer beats random (Holm). Under
+# road/error_px the AOPC order is reversed, and smoothgrad no longer beats random.
+CONDITIONS = {
+    ("gaussian_add", "error_px"): (AOPC, {"gradient", "smoothgrad"}),
+    ("road", "error_px"): (
+        dict(zip(ANALYZERS, reversed(list(AOPC.values())), strict=True)),
+        {"gradient"},
+    ),
+}
+
+
+def faithfulness_table(backbone="vgg16", loss="mae"):
+    return pd.DataFrame(
+        [
+            {
+                "backbone": backbone,
+                "loss": loss,
+                "imputation": imputation,
+                "measure": measure,
+                "analyzer": a,
+                "aopc_morf": aopc[a],
+                "beats_random": a in beating,
+            }
+            for (imputation, measure), (aopc, beating) in CONDITIONS.items()
+            for a in ANALYZERS
+        ]
+    )
+
+
+def card_of(stats=None, localization=None, sanity=None, faithfulness=None):
+    return scorecard(
+        stats_table() if stats is None else stats,
+        localization_table() if localization is None else localization,
+        sanity_table() if sanity is None else sanity,
+        faithfulness_table() if faithfulness is None else faithfulness,
+    )
+
+
+def test_faithful_across_imputations_needs_a_win_under_every_condition():
+    card = card_of().set_index("analyzer")
+    assert card["faithful_across_imputations"].to_dict() == {
+        "gradient": True,
+        "smoothgrad": False,  # beats random under additive noise only
+        "lrp": False,
+        "random": False,
+    }
+    assert card["conditions_beating_random"].to_dict() == {
+        "gradient": 2,
+        "smoothgrad": 1,
+        "lrp": 0,
+        "random": 0,
+    }
+    assert set(card["conditions_scored"]) == {2}
+
+
+def test_ranking_agreement_is_redone_per_imputation():
+    agreement = ranking_agreement_by_imputation(card_of(), faithfulness_table())
+    by_condition = agreement.set_index(["imputation", "measure"])["kendall_tau"]
+    # Table 1's AOPC agrees with skull focus; the reversed ROAD order disagrees.
+    assert by_condition[("gaussian_add", "error_px")] == pytest.approx(1.0)
+    assert by_condition[("road", "error_px")] == pytest.approx(-1.0)
+
+
 def test_flags_and_values_follow_the_definitions():
-    card = scorecard(stats_table(), localization_table(), sanity_table()).set_index("analyzer")
+    card = card_of().set_index("analyzer")
     assert card["beats_random"].to_dict() == {
         "gradient": True,
         "smoothgrad": True,
@@ -110,22 +173,22 @@ def test_flags_and_values_follow_the_definitions():
 
 
 def test_without_lerf_the_difference_is_missing_not_zero():
-    card = scorecard(stats_table(with_lerf=False), localization_table(), sanity_table())
+    card = card_of(stats=stats_table(with_lerf=False))
     assert card["morf_minus_lerf"].isna().all()
 
 
 def test_kendall_tau_is_plus_one_when_both_views_rank_alike_and_minus_one_when_reversed():
-    alike = scorecard(stats_table(), localization_table(), sanity_table())
+    alike = card_of()
     assert ranking_agreement(alike)["kendall_tau"].iloc[0] == pytest.approx(1.0)
     reversed_focus = dict(zip(ANALYZERS, sorted(FOCUS.values()), strict=True))
-    opposite = scorecard(stats_table(), localization_table(focus=reversed_focus), sanity_table())
+    opposite = card_of(localization=localization_table(focus=reversed_focus))
     assert ranking_agreement(opposite)["kendall_tau"].iloc[0] == pytest.approx(-1.0)
 
 
 def test_one_swapped_pair_of_four_gives_tau_two_thirds():
     # 6 pairs, 1 discordant: tau = (5 - 1) / 6.
     swapped = {**FOCUS, "smoothgrad": FOCUS["lrp"], "lrp": FOCUS["smoothgrad"]}
-    card = scorecard(stats_table(), localization_table(focus=swapped), sanity_table())
+    card = card_of(localization=localization_table(focus=swapped))
     assert ranking_agreement(card)["kendall_tau"].iloc[0] == pytest.approx(4 / 6)
 
 
@@ -141,7 +204,8 @@ def test_models_stay_apart():
         ]
     )
     san = pd.concat([sanity_table(b, loss) for b, loss in models])
-    card = scorecard(stats, loc, san)
+    faithful = pd.concat([faithfulness_table(b, loss) for b, loss in models])
+    card = scorecard(stats, loc, san, faithful)
     assert list(dict.fromkeys(zip(card["backbone"], card["loss"], strict=True))) == models
     assert len(card) == 3 * len(ANALYZERS)
     agreement = ranking_agreement(card)
@@ -152,4 +216,4 @@ def test_models_stay_apart():
 def test_no_morf_rows_is_an_input_error():
     stats = stats_table()
     with pytest.raises(InputError, match=r"add morf to perturbation\.orders"):
-        scorecard(stats[stats["order"] != "morf"], localization_table(), sanity_table())
+        card_of(stats=stats[stats["order"] != "morf"])

@@ -19,7 +19,7 @@ import pandas as pd
 from hcxai.analyzers import PAPER_ORDER
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import MODEL_KEYS
-from hcxai.perturbation import ORDERS, SHARD_TABLE
+from hcxai.perturbation import MEASURES, ORDERS, SHARD_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,13 @@ PAIR_TABLE = {
     "image_id": "id",
     "order": ORDERS,
     "aopc": "number",
+}
+# Rule aopc_pair's third file: every image's AOPC under every scored imputation x measure.
+IMPUTATIONS_TABLE = {
+    **{key: PAIR_TABLE[key] for key in PAIR},
+    "imputation": "id",
+    "measure": MEASURES,
+    **{key: PAIR_TABLE[key] for key in ("fold", "image_id", "order", "aopc")},
 }
 CURVES_TABLE = {
     "backbone": "id",
@@ -53,11 +60,24 @@ def aopc_of_curve(errors: np.ndarray) -> float:
     return float(errors[0] - errors.mean())
 
 
-def per_image_aopc(shards: pd.DataFrame) -> pd.DataFrame:
-    """One AOPC per model x analyzer x fold x image x order (random: mean over repeats)."""
-    curves = shards.sort_values("step").groupby([*KEYS, "repeat"], sort=False)["error_px"]
+def per_image_aopc(
+    shards: pd.DataFrame, measure: str = "error_px", by: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """One AOPC of `measure` per model x analyzer x fold x image x order (x `by`); the
+    random order's is the mean over its repeats."""
+    keys = [*KEYS, *by]
+    curves = shards.sort_values("step").groupby([*keys, "repeat"], sort=False)[measure]
     per_run = curves.apply(lambda e: aopc_of_curve(e.to_numpy())).rename("aopc").reset_index()
-    return per_run.groupby(KEYS, sort=False)["aopc"].mean().reset_index()
+    return per_run.groupby(keys, sort=False)["aopc"].mean().reset_index()
+
+
+def per_image_aopc_by_imputation(shards: pd.DataFrame) -> pd.DataFrame:
+    """Every image's AOPC per scored imputation x measure (`IMPUTATIONS_TABLE`)."""
+    frames = [
+        per_image_aopc(shards, measure, by=("imputation",)).assign(measure=measure)
+        for measure in MEASURES
+    ]
+    return pd.concat(frames, ignore_index=True)[list(IMPUTATIONS_TABLE)]
 
 
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -88,7 +108,7 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
     return wide.loc[models].reset_index().rename_axis(columns=None)
 
 
-RUN = [*KEYS, "repeat"]  # one perturbation curve
+RUN = [*KEYS, "imputation", "repeat"]  # one perturbation curve
 
 
 def read_shard(path: str) -> pd.DataFrame:
@@ -133,13 +153,34 @@ def read_shards(shard_files: list[str]) -> pd.DataFrame:
     return shards
 
 
-def write_pair(shard_files: list[str], aopc_path: str, curves_path: str) -> None:
-    """One model x analyzer reduced: every image's AOPC, and its mean curve per step.
+def write_pair(
+    shard_files: list[str],
+    aopc_path: str,
+    curves_path: str,
+    imputations_path: str,
+    imputations: list[str],
+) -> None:
+    """One model x analyzer reduced: every image's AOPC and its mean curve per step under
+    Table 1's imputation (the first of `imputations`, error change), and every image's AOPC
+    under each of `imputations` x measure.
 
-    The summary reads these small files only, never the shards again.
+    The summaries read these small files only, never the shards again.
     """
     shards = read_shards(shard_files)
-    for frame, path in ((per_image_aopc(shards), aopc_path), (curves(shards), curves_path)):
+    found = list(dict.fromkeys(shards["imputation"]))
+    if sorted(found) != sorted(imputations):
+        raise damaged_file(
+            shard_files[0],
+            f"scores the imputations {found}, the config {imputations} (perturbation.noise, "
+            "perturbation.imputations)",
+            "perturb",
+        )
+    table1 = shards[shards["imputation"] == imputations[0]]
+    for frame, path in (
+        (per_image_aopc(table1), aopc_path),
+        (curves(table1), curves_path),
+        (per_image_aopc_by_imputation(shards), imputations_path),
+    ):
         with atomic_output(path) as tmp:
             frame.to_csv(tmp, index=False)
 

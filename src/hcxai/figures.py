@@ -273,6 +273,55 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
     return figure
 
 
+def plot_faithfulness_ranks(table: pd.DataFrame, agreement: pd.DataFrame, path: str) -> plt.Figure:
+    """Each analyzer's rank by MoRF AOPC (1 = best) under each imputation x measure, a panel
+    per model, with Kendall's W of the columns and its CI (results/faithfulness*.csv).
+
+    A row of one colour is an analyzer whose standing does not depend on how regions are
+    removed; a bold rank beats the random order there (Holm-adjusted).
+    """
+    models = list(dict.fromkeys(table["model"]))
+    order = {name: k for k, name in enumerate(PAPER_ORDER)}
+    figure, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.4), squeeze=False)
+    for axis, model in zip(axes[0], models, strict=True):
+        frame = table[table["model"] == model].assign(
+            condition=lambda f: f["imputation"] + "\n" + f["measure"].str.replace("_px", "")
+        )
+        ranks = frame.pivot(index="analyzer", columns="condition", values="rank")
+        beats = frame.pivot(index="analyzer", columns="condition", values="beats_random")
+        columns = list(dict.fromkeys(frame["condition"]))
+        rows = sorted(ranks.index, key=lambda a: order.get(a, len(order)))
+        ranks, beats = ranks.loc[rows, columns], beats.loc[rows, columns]
+        image = axis.imshow(ranks.to_numpy(), cmap="viridis_r", vmin=1, vmax=len(rows))
+        for (i, j), rank in np.ndenumerate(ranks.to_numpy()):
+            bold = bool(beats.to_numpy()[i, j])
+            axis.text(
+                j,
+                i,
+                f"{rank:g}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rank < (len(rows) + 1) / 2 else "black",
+                fontweight="bold" if bold else "normal",
+            )
+        axis.set_xticks(range(len(columns)), columns, fontsize=7)
+        axis.set_yticks(range(len(rows)), rows, fontsize=7)
+        w = agreement[agreement["model"] == model].iloc[0]
+        axis.set_title(
+            f"Reg-{model}: Kendall's W {w['kendall_w']:.2f} "
+            f"[{w['kendall_w_ci_low']:.2f}, {w['kendall_w_ci_high']:.2f}]",
+            fontsize=9,
+        )
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="rank by MoRF AOPC (1 = best)")
+    figure.suptitle(
+        "Analyzer ranks under each imputation x measure (bold: beats the random order, Holm)",
+        fontsize=9,
+    )
+    save(figure, path)
+    return figure
+
+
 def plot_critical_difference(
     ranks: dict[str, pd.Series],
     p_values: dict[str, pd.DataFrame],

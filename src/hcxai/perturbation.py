@@ -34,19 +34,18 @@ from hcxai.splits import fold_ids, read_splits
 log = logging.getLogger(__name__)
 
 ORDERS = ("morf", "lerf", "random")
+# What a curve measures at step k, from the same forward passes: the paper's error
+# |f(x_k) - y| (Table 1) and the output change |f(x_k) - f(x_0)| (deletion, needs no
+# label; Rong et al. 2022). Shard files carry both.
+MEASURES = ("error_px", "output_change_px")
+
 # A perturbation curve row; shard files add the job's model (backbone, loss), fold (and analyzer).
 STEP_TABLE = {"image_id": "id", "order": ORDERS, "repeat": "int", "step": "int"}
-CURVE_TABLE = {**STEP_TABLE, "error_px": "number"}
+CURVE_TABLE = {"imputation": "id", **STEP_TABLE, **dict.fromkeys(MEASURES, "number")}
 SHARD_TABLE = {"backbone": "id", "loss": "id", "fold": "int", "analyzer": "id", **CURVE_TABLE}
 RANDOM_ORDER_TABLE = {"backbone": "id", "loss": "id", "fold": "int", **CURVE_TABLE}
 CURVE_COLUMNS, SHARD_COLUMNS = list(CURVE_TABLE), list(SHARD_TABLE)
 RANDOM_ORDER_COLUMNS = list(RANDOM_ORDER_TABLE)
-
-
-# What a curve measures at step k, from the same forward passes: the paper's error
-# |f(x_k) - y| (Table 1; the column of shard files) and the output change |f(x_k) - f(x_0)|
-# (deletion, needs no label; Rong et al. 2022).
-MEASURES = ("error_px", "output_change_px")
 
 RANK_BY = ("sum", "abs_sum")
 
@@ -68,11 +67,15 @@ class Settings:
     orders: tuple[str, ...]
     random_repeats: int
     seed: int
+    # Every imputation a job scores: the `noise` block's first (Table 1's), then
+    # `perturbation.imputations` (the faithfulness comparison, hcxai.faithfulness).
+    imputations: tuple[str, ...]
 
     @staticmethod
     def from_config(block: dict[str, Any]) -> Settings:
         """From a schema-validated `perturbation` block (every key present)."""
         noise = block["noise"]
+        table1 = imputation_name(noise["kind"], noise["mode"])
         return Settings(
             subwindow=block["subwindow"],
             steps=block["steps"],
@@ -83,6 +86,7 @@ class Settings:
             orders=tuple(block["orders"]),
             random_repeats=block["random_repeats"],
             seed=block["seed"],
+            imputations=tuple(dict.fromkeys([table1, *block["imputations"]])),
         )
 
     def check(self, image_size: int) -> int:
@@ -107,6 +111,7 @@ class Settings:
                 f"perturbation.rank_by {self.rank_by!r} is unknown; use one of {RANK_BY}"
             )
         imputation_name(self.kind, self.mode)
+        self.scored_imputations()
         return regions
 
     def imputation(self) -> Imputation:
@@ -116,6 +121,13 @@ class Settings:
             Parameters(std=self.std, subwindow=self.subwindow),
             "perturbation.noise.kind",
         )
+
+    def scored_imputations(self) -> dict[str, Imputation]:
+        """Every imputation a job scores, by name, Table 1's first."""
+        parameters = Parameters(std=self.std, subwindow=self.subwindow)
+        return {
+            name: make(name, parameters, "perturbation.imputations") for name in self.imputations
+        }
 
     def runs(self) -> list[tuple[str, int]]:
         """(order, repeat) pairs: one for morf and lerf, random_repeats for random."""
@@ -269,24 +281,35 @@ def _model_curves(
 
     if maps is None:  # random orders only: relevance plays no part
         maps = np.zeros(x.shape[:3], dtype=np.float32)
-    start = time.perf_counter()
-    curves, passes = perturbation_curves(
-        lambda batch: predict_hc_px(model, batch, scale, once=True), x, true, maps, ids, settings
-    )
-    seconds = time.perf_counter() - start
-    log.info(
-        "%s: %d images x %d runs x %d steps (%d regions): %d forward passes in %.1f s "
-        "(%.0f images/s)",
-        label,
-        len(ids),
-        len(settings.runs()),
-        settings.steps,
-        (x.shape[1] // settings.subwindow) ** 2,
-        passes,
-        seconds,
-        passes / seconds,
-    )
-    return curves
+    frames = []
+    for name, imputation in settings.scored_imputations().items():
+        start = time.perf_counter()
+        curves, passes = perturbation_curves(
+            lambda batch: predict_hc_px(model, batch, scale, once=True),
+            x,
+            true,
+            maps,
+            ids,
+            settings,
+            imputation,
+            MEASURES,
+        )
+        seconds = time.perf_counter() - start
+        log.info(
+            "%s, %s: %d images x %d runs x %d steps (%d regions): %d forward passes in %.1f s "
+            "(%.0f images/s)",
+            label,
+            name,
+            len(ids),
+            len(settings.runs()),
+            settings.steps,
+            (x.shape[1] // settings.subwindow) ** 2,
+            passes,
+            seconds,
+            passes / seconds,
+        )
+        frames.append(curves.assign(imputation=name))
+    return pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
 
 
 def run_random_order_shard(
@@ -325,15 +348,19 @@ def run_random_order_shard(
 def read_random_order(path: str, ids: list[str], settings: Settings, shard: str) -> pd.DataFrame:
     """A random-order baseline file, checked against its shard: exactly its images, with
     every repeat and step of the current settings."""
-    baseline = read_table(
-        path, RANDOM_ORDER_TABLE, rule="random_order", unique=["image_id", "repeat", "step"]
+    run = ["imputation", "image_id", "repeat", "step"]
+    baseline = read_table(path, RANDOM_ORDER_TABLE, rule="random_order", unique=run)
+    found = set(baseline[run].itertuples(index=False, name=None))
+    runs = itertools.product(
+        settings.imputations, ids, range(settings.random_repeats), range(settings.steps + 1)
     )
-    found = set(zip(baseline["image_id"], baseline["repeat"], baseline["step"], strict=True))
-    runs = itertools.product(ids, range(settings.random_repeats), range(settings.steps + 1))
     if set(baseline["image_id"]) != set(ids):
         what = f"covers other images than {shard} (same splits and settings?)"
     elif found != set(runs) or set(baseline["order"]) != {"random"}:
-        what = f"lacks runs of {settings.random_repeats} repeat(s) x steps 0..{settings.steps}"
+        what = (
+            f"lacks runs of {settings.random_repeats} repeat(s) x steps 0..{settings.steps} "
+            f"x imputations {list(settings.imputations)}"
+        )
     else:
         return baseline
     raise damaged_file(path, what, "random_order")

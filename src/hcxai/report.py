@@ -17,6 +17,7 @@ from hcxai.data import Dataset, load_dataset, network_input
 from hcxai.figures import (
     plot_best_worst,
     plot_critical_difference,
+    plot_faithfulness_ranks,
     plot_hc_agreement,
     plot_localization,
     plot_loss_comparison,
@@ -96,7 +97,11 @@ def write_process_figure(
 ) -> None:
     """Fig. 3: the first image of a shard through its MoRF steps, with the recorded errors."""
     shard = read_shard(shard_path)
-    curve = shard[(shard["order"] == "morf") & (shard["repeat"] == 0)]
+    curve = shard[
+        (shard["order"] == "morf")
+        & (shard["repeat"] == 0)
+        & (shard["imputation"] == settings.imputations[0])  # Table 1's, drawn here
+    ]
     image_id = str(curve["image_id"].iloc[0])
     errors = curve[curve["image_id"] == image_id].sort_values("step")["error_px"].tolist()
     data = load_dataset(dataset_path)
@@ -155,6 +160,16 @@ def write_localization_figure(summary_path: str, out_path: str) -> None:
         summary_path, LOCALIZATION, rule="localization_summary", unique=[*MODEL_KEYS, "analyzer"]
     )
     plot_localization(with_model(summary), out_path)
+
+
+def write_faithfulness_figure(table_path: str, agreement_path: str, out_path: str) -> None:
+    """Each analyzer's rank under each imputation x measure, a panel per model."""
+    from hcxai.faithfulness import CONDITION, TABLE, read_agreement
+
+    table = read_table(
+        table_path, TABLE, rule="faithfulness", unique=[*MODEL_KEYS, *CONDITION, "analyzer"]
+    )
+    plot_faithfulness_ranks(with_model(table), with_model(read_agreement(agreement_path)), out_path)
 
 
 def write_critical_difference_figure(

@@ -7,15 +7,20 @@ Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
   (the analyzer's ranking hurts the model significantly more than random
   regions); MoRF minus LeRF AOPC where LeRF was computed;
 * localization: skull focus with its CI (1 = chance);
+* faithfulness across imputations: `faithful_across_imputations` when the analyzer
+  beats the random order (Wilcoxon, Holm-adjusted over the model's analyzers) under
+  every scored imputation x measure, and in how many of them it does
+  (hcxai.faithfulness);
 * sanity: the rank correlation of |map| with the trained map after full
   randomisation, with its CI, the method's floor (its trained maps of different
   images), the excess over the floor with its CI and the images it rests on, the
   verdict (passes / fails / undetermined) and `survives_randomisation` for a
   pass (hcxai.sanity_metrics).
 
-`results/ranking_agreement.csv`: per model, Kendall's tau (scipy.stats)
-between the analyzers ranked by AOPC (lower better) and by skull focus (higher
-better): do the two views agree on which method to trust? pandas/scipy only.
+`results/ranking_agreement.csv`: per model and imputation x measure, Kendall's tau
+(scipy.stats) between the analyzers ranked by MoRF AOPC (lower better) and by skull
+focus (higher better): do the two views agree on which method to trust, whichever
+way regions are removed? pandas/scipy only.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from hcxai.analyzers import PAPER_ORDER
+from hcxai.faithfulness import CONDITION
+from hcxai.faithfulness import TABLE as FAITHFULNESS
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.localization import SUMMARY as LOCALIZATION
 from hcxai.models import MODEL_KEYS, models_of, of_model
@@ -70,6 +77,18 @@ def _localization(localization: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _across_imputations(faithfulness: pd.DataFrame) -> pd.DataFrame:
+    """Beats random under every imputation x measure, and under how many of them."""
+    beats = faithfulness.groupby(KEYS, sort=False)["beats_random"]
+    return pd.DataFrame(
+        {
+            "conditions_beating_random": beats.sum().astype(int),
+            "conditions_scored": beats.size(),
+            "faithful_across_imputations": beats.all(),
+        }
+    )
+
+
 def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
     """The fully randomised stage of each model x analyzer."""
     sanity = sanity.reset_index(drop=True)  # idxmax labels must be unique
@@ -92,11 +111,19 @@ def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
 
 
 def scorecard(
-    aopc_stats: pd.DataFrame, localization: pd.DataFrame, sanity: pd.DataFrame
+    aopc_stats: pd.DataFrame,
+    localization: pd.DataFrame,
+    sanity: pd.DataFrame,
+    faithfulness: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The three views joined per model x analyzer: models as in aopc_stats.csv, analyzers
+    """The views joined per model x analyzer: models as in aopc_stats.csv, analyzers
     in the paper's order."""
-    card = _faithfulness(aopc_stats).join(_localization(localization)).join(_sanity(sanity))
+    card = (
+        _faithfulness(aopc_stats)
+        .join(_across_imputations(faithfulness))
+        .join(_localization(localization))
+        .join(_sanity(sanity))
+    )
     card = card.reset_index()
     first_seen = {key: list(dict.fromkeys(aopc_stats[key])) for key in MODEL_KEYS}
     first_seen["analyzer"] = PAPER_ORDER
@@ -119,9 +146,25 @@ def ranking_agreement(card: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_summaries(stats_path: str, localization_path: str, sanity_path: str) -> list[pd.DataFrame]:
-    """aopc_stats.csv, localization.csv and sanity.csv, checked: the same model x analyzer
-    pairs in all three (else a join would hide a gap as NaN)."""
+def ranking_agreement_by_imputation(card: pd.DataFrame, faithfulness: pd.DataFrame) -> pd.DataFrame:
+    """`ranking_agreement` with each imputation x measure's MoRF AOPC in turn (Table 1's
+    first): does AOPC's disagreement or agreement with skull focus survive the imputation?"""
+    frames = []
+    for condition, rows in faithfulness.groupby(CONDITION, sort=False):
+        aopc = rows.set_index(KEYS)["aopc_morf"]
+        scored = card.assign(aopc_morf=aopc.reindex(card.set_index(KEYS).index).to_numpy())
+        frames.append(
+            ranking_agreement(scored).assign(**dict(zip(CONDITION, condition, strict=True)))
+        )
+    agreement = pd.concat(frames, ignore_index=True)
+    return agreement[[*MODEL_KEYS, *CONDITION, "n_analyzers", "kendall_tau", "p"]]
+
+
+def read_summaries(
+    stats_path: str, localization_path: str, sanity_path: str, faithfulness_path: str
+) -> list[pd.DataFrame]:
+    """aopc_stats.csv, localization.csv, sanity.csv and faithfulness.csv, checked: the same
+    model x analyzer pairs in all (else a join would hide a gap as NaN)."""
     from hcxai.sanity_metrics import SUMMARY_TABLE  # scikit-image: only here
 
     stats = read_table(stats_path, STATS_TABLE, rule="aopc_statistics", unique=[*KEYS, "order"])
@@ -130,6 +173,7 @@ def read_summaries(stats_path: str, localization_path: str, sanity_path: str) ->
     for path, columns, rule, unique in (
         (localization_path, LOCALIZATION, "localization_summary", KEYS),
         (sanity_path, SUMMARY_TABLE, "sanity_summary", [*KEYS, "stage"]),
+        (faithfulness_path, FAITHFULNESS, "faithfulness", [*KEYS, *CONDITION]),
     ):
         frame = read_table(path, columns, rule=rule, unique=unique)
         found = set(frame[KEYS].itertuples(index=False, name=None))
@@ -142,14 +186,20 @@ def read_summaries(stats_path: str, localization_path: str, sanity_path: str) ->
 
 
 def write_scorecard(
-    stats_path: str, localization_path: str, sanity_path: str, card_path: str, agreement_path: str
+    stats_path: str,
+    localization_path: str,
+    sanity_path: str,
+    faithfulness_path: str,
+    card_path: str,
+    agreement_path: str,
 ) -> None:
-    """results/scorecard.csv and results/ranking_agreement.csv from the three summaries."""
-    card = scorecard(*read_summaries(stats_path, localization_path, sanity_path))
-    agreement = ranking_agreement(card)
+    """results/scorecard.csv and results/ranking_agreement.csv from the four summaries."""
+    summaries = read_summaries(stats_path, localization_path, sanity_path, faithfulness_path)
+    card = scorecard(*summaries)
+    agreement = ranking_agreement_by_imputation(card, summaries[-1])
     for frame, path in ((card, card_path), (agreement, agreement_path)):
         with atomic_output(path) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
-    shown = [*KEYS, "aopc_morf", "beats_random", "skull_focus"]
+    shown = [*KEYS, "aopc_morf", "beats_random", "faithful_across_imputations", "skull_focus"]
     log.info("scorecard:\n%s", card[[*shown, "survives_randomisation"]].to_string(index=False))
     log.info("ranking agreement (Kendall's tau):\n%s", agreement.to_string(index=False))

@@ -114,6 +114,7 @@ def perturbed(tiny_dataset, tmp_path_factory):
         orders=("morf",),
         random_repeats=1,
         seed=7,
+        imputations=("zeros",),
     )
     shards = []
     for shard in range(-(-len(ids) // PER_JOB)):

@@ -238,6 +238,8 @@ def final_targets() -> list[str]:
         "results/figures/perturbation_curves.png",
         "results/figures/perturbation_process.png",
         "results/aopc_stats.csv",
+        "results/faithfulness.csv",
+        "results/figures/faithfulness_ranks.png",
         "results/aopc_pairwise.csv",
         "results/figures/aopc_critical_difference.png",
         "results/localization.csv",

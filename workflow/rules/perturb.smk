@@ -5,6 +5,9 @@ FIGURE3_ANALYZER = "gradient" if "gradient" in ANALYZERS else ANALYZERS[0]  # as
 RANDOM_ORDER = "results/perturbation/{backbone}/{loss}/fold{fold}/random_order/shard{shard}.csv"
 PAIR_AOPC = "results/aopc/{backbone}/{loss}/{analyzer}.csv"
 PAIR_CURVES = "results/curves/{backbone}/{loss}/{analyzer}.csv"
+PAIR_IMPUTATIONS = "results/faithfulness/{backbone}/{loss}/{analyzer}.csv"
+# Every imputation a perturb job scores, Table 1's first (perturbation.noise, .imputations).
+IMPUTATIONS = list(Settings.from_config(config["perturbation"]).imputations)
 
 
 wildcard_constraints:
@@ -74,10 +77,13 @@ rule aopc_pair:
     output:
         aopc=PAIR_AOPC,
         curves=PAIR_CURVES,
+        imputations=PAIR_IMPUTATIONS,
     log:
         "logs/aopc/{backbone}/{loss}/{analyzer}.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        imputations=IMPUTATIONS,
     script:
         "../scripts/aopc_pair.py"
 

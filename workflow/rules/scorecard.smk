@@ -1,4 +1,4 @@
-# The scorecard: faithfulness (AOPC), localization and sanity per model (backbone x loss) x analyzer.
+# The scorecard: faithfulness (AOPC, and across imputations), localization and sanity per model (backbone x loss) x analyzer.
 
 
 rule scorecard:
@@ -6,6 +6,7 @@ rule scorecard:
         stats="results/aopc_stats.csv",
         localization="results/localization.csv",
         sanity="results/sanity.csv",
+        faithfulness="results/faithfulness.csv",
     output:
         card=report(
             "results/scorecard.csv", caption="../report/scorecard.rst", category="0 Scorecard"

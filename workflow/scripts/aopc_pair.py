@@ -1,4 +1,5 @@
-"""Rule aopc_pair: every image's AOPC and the mean curve of one model x analyzer (hcxai.aopc)."""
+"""Rule aopc_pair: every image's AOPC and the mean curve of one model x analyzer (hcxai.aopc),
+Table 1's and under every scored imputation x measure."""
 
 from hcxai.aopc import write_pair
 from hcxai.io import run_job
@@ -9,4 +10,6 @@ run_job(
     shard_files=list(snakemake.input),
     aopc_path=snakemake.output.aopc,
     curves_path=snakemake.output.curves,
+    imputations_path=snakemake.output.imputations,
+    imputations=list(snakemake.params.imputations),
 )

@@ -9,6 +9,7 @@ run_job(
     stats_path=snakemake.input.stats,
     localization_path=snakemake.input.localization,
     sanity_path=snakemake.input.sanity,
+    faithfulness_path=snakemake.input.faithfulness,
     card_path=snakemake.output.card,
     agreement_path=snakemake.output.agreement,
 )
