@@ -34,6 +34,9 @@ RUNS = sum(
     CONFIG["perturbation"]["random_repeats"] if o == "random" else 1
     for o in CONFIG["perturbation"]["orders"]
 )
+NOISE = CONFIG["perturbation"]["noise"]
+TABLE1_IMPUTATION = f"{NOISE['kind']}_{NOISE['mode']}"  # the noise kinds: kind_mode
+IMPUTATIONS = [TABLE1_IMPUTATION, *CONFIG["perturbation"]["imputations"]]
 TF_PYTHON = os.environ.get("HCXAI_TF_PYTHON", str(REPO / ".venv-tf/bin/python"))
 
 # Every saved model on every image of the data set, in a fresh TensorFlow process:
@@ -181,12 +184,14 @@ def test_saliency_files_hold_one_finite_map_per_test_image(local_run, forward, t
                     assert "innvestigate" in json.loads(h5.attrs["versions"])
 
 
-def shards(run):
+def shards(run, imputation=TABLE1_IMPUTATION):
+    """Every analyzer's shard rows under one imputation (all of them: None)."""
     files = sorted((run / "results" / "perturbation").glob("*/*/fold*/*/shard*.csv"))
-    return pd.concat(
+    rows = pd.concat(
         [pd.read_csv(f, dtype={"image_id": str}) for f in files if f.parent.name != "random_order"],
         ignore_index=True,
     )
+    return rows if imputation is None else rows[rows["imputation"] == imputation]
 
 
 def test_every_analyzer_shares_one_random_order_baseline(local_run):
@@ -206,30 +211,47 @@ def test_every_analyzer_shares_one_random_order_baseline(local_run):
 
 
 def test_shards_have_every_step_of_every_run(local_run):
-    rows = shards(local_run)
+    rows = shards(local_run, None)
     assert list(rows.columns) == [
         "backbone",
         "loss",
         "fold",
         "analyzer",
+        "imputation",
         "image_id",
         "order",
         "repeat",
         "step",
         "error_px",
+        "output_change_px",
     ]
+    assert sorted(set(rows["imputation"])) == sorted(IMPUTATIONS)
     per_image = rows.groupby(["backbone", "loss", "fold", "analyzer", "image_id"]).size()
-    assert (per_image == (K + 1) * RUNS).all()
+    assert (per_image == (K + 1) * RUNS * len(IMPUTATIONS)).all()
     assert len(per_image) == len(MODELS) * len(ANALYZERS) * CONFIG["dataset"]["n_images"]
 
 
 def test_step_zero_is_the_models_error_in_every_run(local_run, forward, truth):
-    """Step 0 of every order (the random-order job's rows too) = |forward pass - true HC|."""
-    step0 = shards(local_run).query("step == 0")
+    """Step 0 of every order and imputation (the random-order job's rows too) = |forward
+    pass - true HC|, and no output change yet."""
+    step0 = shards(local_run, None).query("step == 0")
     for (backbone, loss, fold), group in step0.groupby(["backbone", "loss", "fold"]):
         ids = group["image_id"]
         expected = np.abs(forward[(backbone, loss, fold)][ids].to_numpy() - truth.loc[ids, "hc_px"])
         np.testing.assert_allclose(group["error_px"], expected, rtol=1e-5, atol=1e-3)
+        np.testing.assert_array_equal(group["output_change_px"], 0.0)
+
+
+def test_output_change_is_the_error_change_when_the_sign_holds(local_run, forward, truth):
+    """|f(x_k) - f(x_0)| against the error: where the prediction stays on one side of the
+    truth, |f(x_k) - f(x_0)| = ||f(x_k) - y| - |f(x_0) - y||; always >= that (triangle)."""
+    rows = shards(local_run, None)
+    first = rows.groupby(
+        ["backbone", "loss", "analyzer", "imputation", "image_id", "order", "repeat"]
+    )["error_px"].transform("first")
+    change = (rows["error_px"] - first).abs()
+    assert (rows["output_change_px"] >= change - 1e-3).all()
+    assert rows.query("step > 0")["output_change_px"].max() > 0
 
 
 def region_order(saliency_map: np.ndarray, order: str) -> list[int]:
@@ -274,18 +296,19 @@ def test_the_same_perturbed_regions_give_the_same_error(local_run):
     assert shared > 20  # enough coincidences for the check to mean something
 
 
-def read_rows(run) -> list[dict]:
-    """Every analyzer's shard rows as plain dicts (no pandas in the oracle)."""
+def read_rows(run, imputation=TABLE1_IMPUTATION) -> list[dict]:
+    """Every analyzer's shard rows under one imputation as plain dicts (no pandas in the
+    oracle)."""
     out = []
     for path in sorted((run / "results" / "perturbation").glob("*/*/fold*/*/shard*.csv")):
         if path.parent.name == "random_order":
             continue
         with open(path, newline="") as handle:
-            out += list(csv.DictReader(handle))
+            out += [row for row in csv.DictReader(handle) if row["imputation"] == imputation]
     return out
 
 
-def aopc_by_loops(run) -> tuple[dict, dict]:
+def aopc_by_loops(run, imputation=TABLE1_IMPUTATION, measure="error_px") -> tuple[dict, dict]:
     """Per-image AOPC and (mean, sd, n) per (model, analyzer, fold | 'all', order), a model
     being the pair (backbone, loss).
 
@@ -293,10 +316,10 @@ def aopc_by_loops(run) -> tuple[dict, dict]:
     repeats are averaged per image.
     """
     curves: dict[tuple, dict[int, float]] = defaultdict(dict)
-    for row in read_rows(run):
+    for row in read_rows(run, imputation):
         model = (row["backbone"], row["loss"])
         key = (model, row["analyzer"], row["fold"], row["image_id"], row["order"])
-        curves[(*key, int(row["repeat"]))][int(row["step"])] = float(row["error_px"])
+        curves[(*key, int(row["repeat"]))][int(row["step"])] = float(row[measure])
     by_image: dict[tuple, list[float]] = defaultdict(list)
     for (*key, _), curve in curves.items():
         assert sorted(curve) == list(range(K + 1))
@@ -358,6 +381,45 @@ def test_table1_values_and_best_analyzer(local_run):
             assert row[analyzer] == pytest.approx(expected, abs=1e-4)
         ranked = sorted(ANALYZERS, key=lambda a: summary[(model, a, "all", "morf")][0])
         assert row["best_analyzer"] == next(a for a in ranked if a != "random")
+
+
+def test_faithfulness_table_recomputed_from_the_raw_shard_rows(local_run):
+    """Every imputation x measure's MoRF/LeRF AOPC and its gap to random by loops; the
+    Wilcoxon p from scipy on the loops' per-image values; ranks by sorting."""
+    from scipy.stats import wilcoxon
+
+    table = pd.read_csv(local_run / "results" / "faithfulness.csv")
+    assert len(table) == len(MODELS) * len(ANALYZERS) * len(IMPUTATIONS) * 2
+    for (imputation, measure), rows in table.groupby(["imputation", "measure"]):
+        per_image, summary = aopc_by_loops(local_run, imputation, measure)
+        for row in rows.itertuples():
+            model = (row.backbone, row.loss)
+            morf = summary[(model, row.analyzer, "all", "morf")][0]
+            random = summary[(model, row.analyzer, "all", "random")][0]
+            lerf = summary[(model, row.analyzer, "all", "lerf")][0]
+            assert row.aopc_morf == pytest.approx(morf, abs=1e-4)
+            assert row.morf_minus_lerf == pytest.approx(morf - lerf, abs=2e-4)
+            assert row.aopc_minus_random == pytest.approx(morf - random, abs=2e-4)
+            d = [
+                value - per_image[(*key[:-1], "random")]
+                for key, value in per_image.items()
+                if key[:2] == (model, row.analyzer) and key[-1] == "morf"
+            ]
+            d = [x for x in d if abs(x) > 1e-9]
+            p = wilcoxon(d).pvalue if d else 1.0
+            assert row.p_vs_random == pytest.approx(p, rel=1e-3)
+            assert row.p_vs_random_holm >= row.p_vs_random - 1e-12
+        for _, model_rows in rows.groupby(["backbone", "loss"]):
+            by_aopc = model_rows.sort_values("aopc_morf")
+            assert by_aopc["rank"].is_monotonic_increasing
+    agreement = pd.read_csv(local_run / "results" / "faithfulness_agreement.csv")
+    assert set(zip(agreement["backbone"], agreement["loss"], strict=True)) == set(MODELS)
+    assert (agreement["n_conditions"] == len(IMPUTATIONS) * 2).all()
+    assert agreement["kendall_w"].between(0, 1).all()
+    card = pd.read_csv(local_run / "results" / "scorecard.csv")
+    beats = table.groupby(["backbone", "loss", "analyzer"])["beats_random"].all()
+    flags = card.set_index(["backbone", "loss", "analyzer"])["faithful_across_imputations"]
+    assert flags.sort_index().to_dict() == beats.sort_index().to_dict()
 
 
 def curves_by_loops(run) -> dict[tuple, tuple[float, float, int]]:
@@ -431,6 +493,7 @@ FIGURES = (
     "perturbation_curves",
     "perturbation_process",
     "loss_comparison",
+    "faithfulness_ranks",
 )
 
 
@@ -620,6 +683,9 @@ def test_the_html_report_holds_every_table_and_figure(local_run, tmp_path):
         "meta.csv",
         "error_explanation.csv",
         "loss_comparison.png",
+        "faithfulness.csv",
+        "faithfulness_agreement.csv",
+        "faithfulness_ranks.png",
     ):
         assert name in text, name
 
@@ -637,6 +703,7 @@ def test_every_evaluation_table_covers_every_model_and_analyzer(local_run):
         "aopc_stats.csv",
         "aopc.csv",
         "sanity.csv",
+        "faithfulness.csv",
     ):
         frame = pd.read_csv(local_run / "results" / table)
         assert set(frame[keys].itertuples(index=False, name=None)) == expected, table
