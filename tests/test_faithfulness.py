@@ -252,7 +252,7 @@ def test_shards_that_score_other_imputations_than_the_config_are_refused(tmp_pat
     source = tmp_path / "shard.csv"
     shard("gradient", {"gaussian_add": TABLE1_RUNS}).to_csv(source, index=False)
     outputs = [str(tmp_path / f"{kind}.csv") for kind in ("aopc", "curves", "imputations")]
-    with pytest.raises(InputError, match="perturbation.imputations"):
+    with pytest.raises(InputError, match=r"perturbation\.imputations"):
         write_pair([str(source)], *outputs, imputations=["gaussian_add", "road"])
     assert not any((tmp_path / f"{kind}.csv").exists() for kind in ("aopc", "curves"))
 
