@@ -24,9 +24,11 @@ import pytest
 from hcxai import aopc, localization, sanity_metrics
 from hcxai.agreement import write_mae_table
 from hcxai.data import ingest, load_dataset, network_input
+from hcxai.faithfulness import write_faithfulness
 from hcxai.io import InputError
 from hcxai.perturbation import (
     CURVE_COLUMNS,
+    MEASURES,
     RANDOM_ORDER_COLUMNS,
     SHARD_COLUMNS,
     Settings,
@@ -77,6 +79,10 @@ def pair_curves(a: str) -> str:
     return f"results/curves/vgg16/mae/{a}.csv"
 
 
+def pair_imputations(a: str) -> str:
+    return f"results/faithfulness/vgg16/mae/{a}.csv"
+
+
 def scores(a: str) -> str:
     return f"results/localization/vgg16/mae/fold0/{a}.csv"
 
@@ -88,6 +94,19 @@ def sanity(a: str, suffix: str) -> str:
 def predict(batch: np.ndarray) -> np.ndarray:
     """A stand-in network: HC in px from the mean intensity of the input."""
     return 150.0 + 10.0 * batch[..., 0].mean(axis=(1, 2)).astype(np.float64)
+
+
+def scored_curves(
+    x: np.ndarray, true: np.ndarray, maps: np.ndarray, ids: list[str], settings: Settings
+) -> pd.DataFrame:
+    """Both measures under every scored imputation, as a perturb job writes them."""
+    frames = [
+        perturbation_curves(predict, x, true, maps, ids, settings, imputation, MEASURES)[0].assign(
+            imputation=name
+        )
+        for name, imputation in settings.scored_imputations().items()
+    ]
+    return pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
 
 
 class LinearModel:
@@ -130,13 +149,11 @@ def build_perturbation_stage(root: Path) -> None:
         write_saliency(root / saliency(a), SaliencyFile(maps, ids, true, true + 1, attributes))
         for k, image_id in enumerate(ids):
             own = replace(SETTINGS, orders=("morf", "lerf"))
-            curves, _ = perturbation_curves(predict, x[[k]], true[[k]], maps[[k]], [image_id], own)
+            curves = scored_curves(x[[k]], true[[k]], maps[[k]], [image_id], own)
             random_path = root / shard("random_order", k)
             if not random_path.exists():
                 random_only = replace(SETTINGS, orders=("random",))
-                baseline, _ = perturbation_curves(
-                    predict, x[[k]], true[[k]], maps[[k]], [image_id], random_only
-                )
+                baseline = scored_curves(x[[k]], true[[k]], maps[[k]], [image_id], random_only)
                 random_path.parent.mkdir(parents=True, exist_ok=True)
                 frame = baseline.assign(backbone="vgg16", loss="mae", fold=0)[RANDOM_ORDER_COLUMNS]
                 frame.to_csv(random_path, index=False)
@@ -146,21 +163,33 @@ def build_perturbation_stage(root: Path) -> None:
             rows = rows.assign(backbone="vgg16", loss="mae", fold=0, analyzer=a)[SHARD_COLUMNS]
             rows.to_csv(root / shard(a, k), index=False)
         shards = [str(root / shard(a, k)) for k in range(len(ids))]
-        aopc.write_pair(shards, str(root / pair(a)), str(root / pair_curves(a)))
+        aopc.write_pair(
+            shards,
+            str(root / pair(a)),
+            str(root / pair_curves(a)),
+            str(root / pair_imputations(a)),
+            list(SETTINGS.imputations),
+        )
 
 
 def build_summary_stages(root: Path) -> None:
-    """AOPC statistics, localization and sanity tables: the scorecard's three inputs."""
+    """AOPC statistics, localization, sanity and faithfulness tables: the scorecard's inputs."""
     ids = [FIRST, SECOND]
     write_statistics(
         [str(root / pair(a)) for a in ANALYZERS],
         root / "results/aopc_stats.csv",
         root / "results/aopc_pairwise.csv",
         root / "results/aopc_friedman.csv",
-        bootstrap_samples=200,
-        confidence=0.95,
         alpha=0.05,
-        seed=1,
+        **STATISTICS,
+    )
+    write_faithfulness(
+        [str(root / pair_imputations(a)) for a in ANALYZERS],
+        root / "results/faithfulness.csv",
+        root / "results/faithfulness_agreement.csv",
+        root / "results/faithfulness_tau.csv",
+        alpha=0.05,
+        **STATISTICS,
     )
     rng = np.random.default_rng(6)
     for a in ANALYZERS:
@@ -226,7 +255,13 @@ def read_as_perturb(root: Path, out: Path) -> None:
 
 def read_as_aopc_pair(root: Path, out: Path) -> None:
     shards = [str(root / shard("gradient", k)) for k in (0, 1)]
-    aopc.write_pair(shards, str(out / "aopc.csv"), str(out / "curves.csv"))
+    aopc.write_pair(
+        shards,
+        str(out / "aopc.csv"),
+        str(out / "curves.csv"),
+        str(out / "imputations.csv"),
+        list(SETTINGS.imputations),
+    )
 
 
 def read_as_aopc_summary(root: Path, out: Path) -> None:
@@ -258,8 +293,10 @@ def read_as_scorecard(root: Path, out: Path) -> None:
         str(root / "results/aopc_stats.csv"),
         str(root / "results/localization.csv"),
         str(root / "results/sanity.csv"),
+        str(root / "results/faithfulness.csv"),
         str(out / "scorecard.csv"),
         str(out / "agreement.csv"),
+        alpha=0.05,
     )
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats as scipy_stats
 
 from hcxai import error_explanation as ee
@@ -12,8 +13,9 @@ def test_rho_is_scipys_spearman_and_its_ci_contains_it():
     x = rng.normal(size=40)
     y = x + rng.normal(size=40)
     y[3] = y[4]  # a tie
-    rho, low, high = ee.spearman_ci(x, y, 0.95, 2000, seed=0)
+    rho, low, high, p = ee.spearman_ci(x, y, 0.95, 2000, seed=0)
     assert np.isclose(rho, scipy_stats.spearmanr(x, y).statistic, rtol=0, atol=1e-12)
+    assert p == scipy_stats.spearmanr(x, y).pvalue
     assert low < rho < high and low > 0
 
 
@@ -22,13 +24,13 @@ def test_monotone_relations_give_plus_and_minus_one_and_noise_a_ci_around_zero()
     assert ee.spearman_ci(x, x**3, 0.95, 500, 0)[0] == 1.0
     assert ee.spearman_ci(x, -np.exp(x / 10), 0.95, 500, 0)[0] == -1.0
     rng = np.random.default_rng(2)
-    _, low, high = ee.spearman_ci(rng.normal(size=200), rng.normal(size=200), 0.95, 1000, 0)
+    _, low, high, _ = ee.spearman_ci(rng.normal(size=200), rng.normal(size=200), 0.95, 1000, 0)
     assert low < 0 < high
 
 
 def test_too_few_or_constant_values_give_nan():
     assert np.isnan(ee.spearman_ci(np.array([1.0, 2.0]), np.array([2.0, 1.0]), 0.95, 100, 0)[0])
-    assert np.isnan(ee.spearman_ci(np.arange(5.0), np.ones(5), 0.95, 100, 0)[0])
+    assert np.isnan(ee.spearman_ci(np.arange(5.0), np.ones(5), 0.95, 100, 0)).all()
 
 
 def test_table_joins_each_images_error_focus_and_morf_aopc(tmp_path):
@@ -39,6 +41,8 @@ def test_table_joins_each_images_error_focus_and_morf_aopc(tmp_path):
     pd.DataFrame({**key, **meta}).to_csv(tmp_path / "meta.csv", index=False)
     # Skull focus falls as the error grows (planted); AOPC rises with it.
     other = {"rank_accuracy": 0.5, "positive_inside_head": 0.5, "band_share": 0.2}
+    other |= {"edge_skull_focus": 1.6, "edge_rank_accuracy": 0.4}
+    other |= {"edge_positive_inside_head": 0.5}
     localization = pd.DataFrame({**key, "skull_focus": 10 - error, **other})
     localization.to_csv(tmp_path / "loc.csv", index=False)
     aopc = pd.concat(
@@ -56,3 +60,55 @@ def test_table_joins_each_images_error_focus_and_morf_aopc(tmp_path):
     assert row["n_images"] == 12
     assert row["rho_error_skull_focus"] == -1.0
     assert row["rho_error_aopc"] == 1.0
+
+
+def test_p_values_are_scipys_and_holm_runs_over_the_whole_table():
+    """Three analyzers x two scores = a family of 6 (one rho undefined, so 5 tests).
+
+    Oracles: scipy.stats.spearmanr's p per cell, Holm's step-down by hand over the 5
+    finite p-values of the table. A raw p below 0.05 that Holm lifts above it keeps its
+    raw value and its CI beside the adjusted one.
+    """
+    rng = np.random.default_rng(7)
+    error = rng.uniform(0, 100, 30)
+    scores = {
+        "gradient": (-error + rng.normal(0, 20, 30), rng.normal(size=30)),
+        "smoothgrad": (-error + rng.normal(0, 90, 30), error + rng.normal(0, 150, 30)),
+        "random": (rng.normal(size=30), np.ones(30)),  # constant AOPC: no rho, no p
+    }
+    per_image = pd.concat(
+        pd.DataFrame(
+            {
+                "backbone": "vgg16",
+                "loss": "mae",
+                "analyzer": analyzer,
+                "fold": 0,
+                "image_id": [f"{i:03d}_HC" for i in range(30)],
+                "abs_error_px": error,
+                "skull_focus": focus,
+                "aopc": aopc,
+            }
+        )
+        for analyzer, (focus, aopc) in scores.items()
+    )
+    table = ee.error_explanation_table(per_image, 0.95, 500, 0).set_index("analyzer")
+    raw = {
+        (a, score): scipy_stats.spearmanr(error, values).pvalue
+        for a, pair in scores.items()
+        for score, values in zip(ee.SCORES, pair, strict=True)
+        if np.ptp(values) > 0
+    }
+    for (a, score), p in raw.items():
+        assert table.loc[a, f"p_{score}"] == pytest.approx(p, rel=1e-12)
+    ordered = sorted(raw, key=raw.get)
+    adjusted, running = {}, 0.0
+    for k, cell in enumerate(ordered):
+        running = max(running, min(1.0, (len(ordered) - k) * raw[cell]))
+        adjusted[cell] = running
+    for (a, score), want in adjusted.items():
+        assert table.loc[a, f"p_holm_{score}"] == pytest.approx(want, rel=1e-12)
+    assert table.loc["random", ["p_aopc", "p_holm_aopc", "rho_error_aopc"]].isna().all()
+    lifted = [c for c in raw if raw[c] < 0.05 <= adjusted[c]]
+    assert lifted  # the planted case: significant alone, not in the family of the table
+    a, score = lifted[0]
+    assert table.loc[a, f"ci_high_{score}"] < 0 or table.loc[a, f"ci_low_{score}"] > 0

@@ -14,6 +14,7 @@ WORKFLOW_SIDE = [
     "hcxai.data",
     "hcxai.ellipse",
     "hcxai.error_explanation",
+    "hcxai.faithfulness",
     "hcxai.figures",
     "hcxai.imputation",
     "hcxai.io",

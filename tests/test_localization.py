@@ -23,6 +23,7 @@ from hcxai.io import InputError
 from hcxai.localization import (
     band_mask,
     distance_to_outline,
+    edge_map,
     image_scores,
     inside_mask,
     rank_accuracy,
@@ -208,12 +209,16 @@ def stored_row(ellipse: Ellipse) -> list[float]:
     return [ellipse.cx, ellipse.cy, ellipse.a, ellipse.b, 0.0]
 
 
-def write_dataset(path: Path, ids: list[str], ellipses: list[Ellipse], size: int) -> None:
-    """A dataset cache with the fields `load_dataset` reads; images are not used here."""
+def write_dataset(
+    path: Path, ids: list[str], ellipses: list[Ellipse], size: int, images: np.ndarray | None = None
+) -> None:
+    """A dataset cache with the fields `load_dataset` reads; blank images unless given
+    (the edge baseline of a blank image is NaN)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as h5:
         h5.attrs.update(format_version=FORMAT_VERSION, ellipse_fields=ELLIPSE_FIELDS)
-        h5["images"] = np.zeros((len(ids), size, size), np.uint8)
+        blank = np.zeros((len(ids), size, size), np.uint8)
+        h5["images"] = blank if images is None else images.astype(np.uint8)
         h5.create_dataset("image_id", data=ids, dtype=h5py.string_dtype())
         for key in ("pixel_size_mm", "hc_mm", "hc_px"):
             h5[key] = np.ones(len(ids))
@@ -241,8 +246,10 @@ def test_write_localization_scores_every_map_against_its_own_image(tmp_path):
     table = pd.read_csv(out, dtype={"image_id": str})
     assert list(table.columns) == [
         *("backbone", "loss", "fold", "analyzer", "image_id", "skull_focus", "rank_accuracy"),
-        *("positive_inside_head", "band_share"),
+        *("positive_inside_head", "band_share", "edge_skull_focus", "edge_rank_accuracy"),
+        "edge_positive_inside_head",
     ]
+    assert table[["edge_skull_focus", "edge_rank_accuracy"]].isna().all().all()  # blank images
     assert list(table["image_id"]) == ["b_HC", "a_HC", "c_HC"]
     assert set(table["backbone"]) == {"vgg16"} and set(table["fold"]) == {1}
     assert set(table["loss"]) == {"mse"}
@@ -276,6 +283,84 @@ def test_bad_input_names_the_file_and_the_fix(tmp_path, ids, size, attributes, e
     assert not out.exists()
 
 
+# --- the model-free baseline: the Sobel edge map of the input image ---------------
+
+# Disc A is the annotated head; disc B, the same disc shifted by whole pixels, lies far
+# from A's band (its rim is >= 27 px from A's centre, the band ends at R_A + W = 11.25 px).
+A_CX, A_CY, A_R = 16.3, 20.6, 9.25
+B_SHIFT = (24, 30)  # rows, columns
+DISC_A = Ellipse(A_CX, A_CY, A_R, A_R, 0.0)
+
+
+def two_discs(brightness: float = 200.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The image (disc A + disc B), A's disc mask and A's band mask, from loops over pixel
+    centres (B is A's mask rolled by whole pixels: the same pixels, nothing wraps)."""
+    band, disc = circle_oracle(SIZE, A_CX, A_CY, A_R, W)
+    image = brightness * (disc | np.roll(disc, B_SHIFT, axis=(0, 1)))
+    return image, disc, band
+
+
+def rim(disc: np.ndarray) -> np.ndarray:
+    """Pixels with a 3 x 3 neighbour on the other side of the disc's edge: the only pixels
+    where a 3 x 3 derivative filter (Sobel) can respond to the image."""
+    out = np.zeros_like(disc)
+    for row in range(1, SIZE - 1):
+        for col in range(1, SIZE - 1):
+            window = disc[row - 1 : row + 2, col - 1 : col + 2]
+            out[row, col] = window.any() and not window.all()
+    return out
+
+
+def test_the_edge_map_of_a_filled_disc_lies_on_its_rim_so_it_is_all_on_the_band():
+    """Oracle: the Sobel map of disc A alone is 0 off its rim (a constant 3 x 3
+    neighbourhood), and every rim pixel is within sqrt(2) < W px of the outline, so all of
+    its energy lies in the band: skull focus P / K, the most any map can score."""
+    _, disc, band = two_discs()
+    edges = edge_map(200.0 * disc)
+    on_rim = rim(disc)
+    assert edges[~on_rim].max() == 0 and edges[on_rim].sum() > 0
+    assert not (on_rim & ~band).any()
+    k, p = int(band.sum()), band.size
+    assert image_scores(edges, DISC_A, W)["skull_focus"] == pytest.approx(p / k, rel=1e-12)
+
+
+def test_a_map_on_the_band_beats_the_edge_detector_and_the_edge_map_itself_ties(tmp_path):
+    """Two identical discs, one annotated: the Sobel map puts half its energy on each rim
+    (Sobel commutes with a shift by whole pixels), so the edge detector scores
+    0.5 P / K; a map of the band scores P / K, a paired difference of 0.5 P / K on every
+    image. The edge map given as an analyzer's map differs from the baseline by 0."""
+    _, _, band = two_discs()
+    k, p = int(band.sum()), band.size
+    ids = ["a_HC", "b_HC", "c_HC"]
+    # Brightness does not matter: the scores are ratios of the (linear) Sobel map.
+    images = np.stack([two_discs(b)[0] for b in (200.0, 120.0, 255.0)])
+    dataset = tmp_path / "dataset_64.h5"
+    write_dataset(dataset, ids, [DISC_A] * 3, SIZE, images)
+    maps = {
+        "gradient": np.stack([band] * 3).astype(np.float32),
+        "sobel": np.stack([edge_map(i) for i in images]).astype(np.float32),
+    }
+    files = []
+    for analyzer, stack in maps.items():
+        saliency, out = tmp_path / f"{analyzer}.h5", tmp_path / "scores" / f"{analyzer}.csv"
+        write_maps(saliency, ids, stack)
+        write_localization(str(saliency), str(dataset), W, str(out), "vgg16", "mae", "0", analyzer)
+        files.append(str(out))
+    per_image = pd.concat([pd.read_csv(f, dtype={"image_id": str}) for f in files])
+    # The files hold 6 significant digits.
+    np.testing.assert_allclose(per_image["edge_skull_focus"], 0.5 * p / k, rtol=1e-5)
+    summary = summarise(per_image, confidence=0.95, n_resamples=500, seed=1).set_index("analyzer")
+    gradient, sobel = summary.loc["gradient"], summary.loc["sobel"]
+    assert gradient["skull_focus_mean"] == pytest.approx(p / k, rel=1e-5)
+    assert gradient["edge_skull_focus_mean"] == pytest.approx(0.5 * p / k, rel=1e-5)
+    assert gradient["skull_focus_minus_edge_mean"] == pytest.approx(0.5 * p / k, rel=1e-5)
+    assert gradient["skull_focus_minus_edge_ci_low"] > 0  # beats the edge detector
+    assert gradient["rank_accuracy_minus_edge_mean"] > 0
+    for metric in ("skull_focus", "rank_accuracy", "positive_inside_head"):
+        for part in ("mean", "ci_low", "ci_high"):
+            assert sobel[f"{metric}_minus_edge_{part}"] == pytest.approx(0, abs=1e-5)
+
+
 def test_summary_uses_the_shared_ci_drops_nan_and_keeps_the_paper_order():
     rng = np.random.default_rng(3)
     frames = []
@@ -293,6 +378,9 @@ def test_summary_uses_the_shared_ci_drops_nan_and_keeps_the_paper_order():
                     "rank_accuracy": values / 4,
                     "positive_inside_head": values / 3,
                     "band_share": 0.1,
+                    "edge_skull_focus": 1.5,
+                    "edge_rank_accuracy": 0.2,
+                    "edge_positive_inside_head": 0.3,
                 }
             )
         )
@@ -306,6 +394,13 @@ def test_summary_uses_the_shared_ci_drops_nan_and_keeps_the_paper_order():
     assert ci.n == 9 and row["skull_focus_mean"] == pytest.approx(np.nanmean(gradient.skull_focus))
     assert (row["skull_focus_ci_low"], row["skull_focus_ci_high"]) == (ci.low, ci.high)
     assert row["band_share_ci_low"] == row["band_share_ci_high"] == pytest.approx(0.1)
+    # The paired difference to the edge detector drops the image whose score is NaN.
+    paired = mean_ci(gradient["skull_focus"].to_numpy() - 1.5, 0.9, 500, 5)
+    assert row["edge_skull_focus_mean"] == 1.5
+    assert (row["skull_focus_minus_edge_mean"], row["skull_focus_minus_edge_ci_low"]) == (
+        pytest.approx(paired.mean),
+        paired.low,
+    )
 
 
 def test_the_figure_draws_each_mean_in_paper_order_with_the_chance_lines(tmp_path):
@@ -321,6 +416,8 @@ def test_the_figure_draws_each_mean_in_paper_order_with_the_chance_lines(tmp_pat
             "rank_accuracy_ci_low": [np.nan, 0.3],
             "rank_accuracy_ci_high": [np.nan, 0.5],
             "band_share_mean": [0.1, 0.1],
+            "edge_skull_focus_mean": [1.6, 1.6],
+            "edge_rank_accuracy_mean": [0.3, 0.3],
         }
     )
     figure = plot_localization(summary, str(tmp_path / "localization.png"))
@@ -329,8 +426,10 @@ def test_the_figure_draws_each_mean_in_paper_order_with_the_chance_lines(tmp_pat
     assert [t.get_text() for t in focus.get_xticklabels()] == ["gradient", "random"]
     assert [b.get_height() for b in focus.patches] == [2.0, 1.0]
     assert [b.get_height() for b in rank.patches] == [0.4, 0.1]
-    assert focus.lines[-1].get_ydata()[0] == 1.0
-    assert rank.lines[-1].get_ydata()[0] == pytest.approx(0.1)
+    chance, edge = focus.lines[-2:]
+    assert chance.get_ydata()[0] == 1.0 and edge.get_ydata()[0] == 1.6
+    assert edge.get_label() == "edge detector (no model)"
+    assert [line.get_ydata()[0] for line in rank.lines[-2:]] == pytest.approx([0.1, 0.3])
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 
 from hcxai.figures import plot_loss_comparison
 from hcxai.io import InputError
-from hcxai.localization import METRICS
+from hcxai.localization import SUMMARISED
 from hcxai.report import write_loss_comparison_figure
 
 BACKBONES, LOSSES = ["vgg16", "resnet50"], ["mae", "huber"]
@@ -42,8 +42,9 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                                   "aopc_mean": aopc + shift, "aopc_ci_low": aopc + shift - 1,
                                   "aopc_ci_high": aopc + shift + 1, "friedman_mean_rank": 1.0,
                                   "aopc_minus_random": 0.0, "aopc_minus_random_ci_low": 0.0,
-                                  "aopc_minus_random_ci_high": 0.0})  # fmt: skip
-                scores = {f"{metric}_{part}": 0.5 for metric in METRICS
+                                  "aopc_minus_random_ci_high": 0.0, "p_vs_random": 1.0,
+                                  "p_vs_random_holm": 1.0})  # fmt: skip
+                scores = {f"{metric}_{part}": 0.5 for metric in SUMMARISED
                           for part in ("mean", "ci_low", "ci_high")}  # fmt: skip
                 localization.append({**model, "analyzer": analyzer, "n_images": 4, **scores,
                                      "skull_focus_mean": focus, "skull_focus_ci_low": focus - 0.5,

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, run_snakemake, write_config
+from scipy import stats as scipy_stats
 
 from hcxai.io import InputError
 from hcxai.report import write_critical_difference_figure
@@ -23,6 +24,7 @@ from hcxai.stats import (
     aopc_pairwise,
     aopc_stats,
     friedman,
+    holm,
     mean_ranks,
     signed_rank_test,
     write_statistics,
@@ -175,6 +177,54 @@ def test_means_and_paired_differences_to_the_random_order_by_hand():
     assert stats.loc[("B", "morf"), "aopc_minus_random"] == ((-1 + 1) + (-1 + 2)) / 2
     assert stats.xs("random", level="order")["aopc_minus_random"].isna().all()
     assert (stats["n_images"] == 2).all()
+
+
+def test_p_vs_random_is_wilcoxon_and_holm_over_the_models_analyzers_by_hand():
+    """Per model and order, MoRF against the random order on the same 10 images.
+
+    Oracles: the exact signed-rank null (T = 0, 6 and 25 of n = 10), scipy.stats.wilcoxon
+    on the differences, and Holm's step-down by hand over the model's three analyzers;
+    another model is its own family, and the random order's rows are no test (NaN).
+    """
+    random = -np.arange(10.0)
+    differences = {
+        "A": np.array([-1, -2, -3, -4, -5, -6, -7, -8, -9, -10]),  # T = 0
+        "B": np.array([1, -2, -3, -4, 5, -6, -7, -8, -9, -10]),  # T = 1 + 5 = 6
+        "C": np.array([1, -2, 3, -4, 5, -6, 7, -8, 9, -10]),  # R+ = 25, R- = 30: T = 25
+    }
+    per_image = pd.concat(
+        [
+            table({a: random + d for a, d in differences.items()}),
+            table(dict.fromkeys(differences, random), order="random"),
+            table({"B": random + differences["B"]}, backbone="resnet50"),
+            table({"B": random}, backbone="resnet50", order="random"),
+        ]
+    )
+    stats = aopc_stats(per_image, **BOOT).set_index(["backbone", "analyzer", "order"])
+    raw = {a: exact_two_sided_p(10, t) for a, t in zip("ABC", (0, 6, 25), strict=True)}
+    assert (raw["A"], raw["B"]) == (2 / 1024, 28 / 1024)
+    for a, d in differences.items():
+        assert raw[a] == pytest.approx(scipy_stats.wilcoxon(d).pvalue, rel=1e-12)
+        assert stats.loc[("vgg16", a, "morf"), "p_vs_random"] == pytest.approx(raw[a])
+    # Holm: the sorted p (A < B < C) times 3, 2, 1, then a running maximum.
+    adjusted = {"A": 3 * raw["A"]}
+    adjusted["B"] = max(adjusted["A"], 2 * raw["B"])
+    adjusted["C"] = min(1.0, max(adjusted["B"], raw["C"]))
+    for a, want in adjusted.items():
+        assert stats.loc[("vgg16", a, "morf"), "p_vs_random_holm"] == pytest.approx(want)
+    # B: a CI wholly below 0 (8 of 10 differences negative) and raw p < 0.05, lifted by Holm.
+    assert stats.loc[("vgg16", "B", "morf"), "aopc_minus_random_ci_high"] < 0
+    assert raw["B"] < 0.05 < adjusted["B"]
+    alone = stats.loc[("resnet50", "B", "morf")]
+    assert alone["p_vs_random_holm"] == pytest.approx(raw["B"])  # a family of one
+    random_rows = stats.xs("random", level="order")
+    assert random_rows[["p_vs_random", "p_vs_random_holm"]].isna().all().all()
+
+
+def test_holm_leaves_a_missing_test_out_of_the_family():
+    adjusted = holm(np.array([0.01, np.nan, 0.02]))
+    assert np.isnan(adjusted[1])
+    np.testing.assert_allclose(adjusted[[0, 2]], [2 * 0.01, 0.02])
 
 
 def test_bootstrap_intervals_cover_the_true_mean_about_95_percent():

@@ -4,14 +4,17 @@ Per model (backbone x loss) x analyzer, over the explained test images: Spearman
 correlation between each image's absolute HC error and (a) its skull focus
 (`hcxai.localization`), (b) its MoRF AOPC (`hcxai.aopc`), each with a seeded
 percentile-bootstrap CI that resamples images (pairs kept together;
-scipy.stats.bootstrap). The paper's reading of Fig. 5 (well-predicted images
-show the head contour, badly predicted ones spread maps) predicts a negative
-correlation with skull focus.
+scipy.stats.bootstrap), scipy's p-value of rho = 0 and Holm's adjustment of it over
+every correlation of the table (all models x analyzers x scores: read together, the
+unadjusted CIs exclude 0 for some by chance). The paper's reading of Fig. 5
+(well-predicted images show the head contour, badly predicted ones spread maps)
+predicts a negative correlation with skull focus.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,7 @@ from hcxai.io import atomic_output, read_table
 from hcxai.localization import PER_IMAGE
 from hcxai.meta import META_TABLE
 from hcxai.models import MODEL_KEYS
+from hcxai.stats import holm
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +45,24 @@ def _spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return (rx * ry).sum(axis=axis) / denominator
 
 
+class Correlation(NamedTuple):
+    """Spearman's rho with its bootstrap CI and the p-value of rho = 0."""
+
+    rho: float
+    low: float
+    high: float
+    p: float
+
+
 def spearman_ci(
     x: np.ndarray, y: np.ndarray, confidence: float, n_resamples: int, seed: int
-) -> tuple[float, float, float]:
-    """(rho, CI low, CI high); NaN where fewer than 3 finite pairs or a constant variable."""
+) -> Correlation:
+    """rho, its CI and scipy.stats.spearmanr's p (t approximation); NaN where fewer than 3
+    finite pairs or a constant variable."""
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = np.asarray(x, float)[keep], np.asarray(y, float)[keep]
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan"), float("nan"), float("nan")
+        return Correlation(*[float("nan")] * 4)
     result = scipy_stats.bootstrap(
         (x, y),
         _spearman,
@@ -60,7 +74,8 @@ def spearman_ci(
         rng=np.random.default_rng(seed),
     )
     interval = result.confidence_interval
-    return float(_spearman(x, y)), float(interval.low), float(interval.high)
+    p = float(scipy_stats.spearmanr(x, y).pvalue)
+    return Correlation(float(_spearman(x, y)), float(interval.low), float(interval.high), p)
 
 
 def per_image_scores(
@@ -83,12 +98,13 @@ def per_image_scores(
 def error_explanation_table(
     per_image: pd.DataFrame, confidence: float, n_resamples: int, seed: int
 ) -> pd.DataFrame:
-    """Per model x analyzer: n images and rho with its CI for each score."""
+    """Per model x analyzer: n images and, for each score, rho with its CI, its p and the
+    p Holm-adjusted over the whole table (NaN where rho is)."""
     rows = []
     for model, analyzer, group in model_analyzer_groups(per_image):
         row = {**model, "analyzer": analyzer, "n_images": len(group)}
         for score in SCORES:
-            rho, low, high = spearman_ci(
+            rho, low, high, p = spearman_ci(
                 group["abs_error_px"].to_numpy(),
                 group[score].to_numpy(),
                 confidence,
@@ -96,8 +112,14 @@ def error_explanation_table(
                 seed,
             )
             row |= {f"rho_error_{score}": rho, f"ci_low_{score}": low, f"ci_high_{score}": high}
+            row |= {f"p_{score}": p}
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    p_columns = [f"p_{score}" for score in SCORES]
+    adjusted = holm(table[p_columns].to_numpy().ravel()).reshape(len(table), len(SCORES))
+    for k, score in enumerate(SCORES):
+        table.insert(table.columns.get_loc(f"p_{score}") + 1, f"p_holm_{score}", adjusted[:, k])
+    return table
 
 
 def write_error_explanation(

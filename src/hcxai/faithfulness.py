@@ -32,7 +32,7 @@ from hcxai.analyzers import PAPER_ORDER
 from hcxai.aopc import IMPUTATIONS_TABLE, PAIR
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import MODEL_KEYS, models_of, of_model
-from hcxai.stats import IMAGE, holm, mean_ci, signed_rank_test
+from hcxai.stats import IMAGE, beats_random, holm, versus_random
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,10 @@ def condition_table(
         )
     random = _order_matrix(rows, "random")
     lerf = _order_matrix(rows, "lerf") if "lerf" in set(rows["order"]) else None
+    boot = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     table = []
     for analyzer in morf.columns:
-        versus = morf[analyzer] - random[analyzer].reindex(morf.index)
-        ci = mean_ci(versus.to_numpy(), confidence, n_resamples, seed)
-        _, p, _ = signed_rank_test(morf[analyzer].to_numpy(), random[analyzer].to_numpy())
+        ci, p = versus_random(morf[analyzer], random[analyzer], **boot)
         lerf_mean = lerf[analyzer].mean() if lerf is not None else np.nan
         table.append(
             {
@@ -135,7 +134,9 @@ def condition_table(
         )
     table = pd.DataFrame(table)
     table["p_vs_random_holm"] = holm(table["p_vs_random"].to_numpy())
-    table["beats_random"] = (table["p_vs_random_holm"] < alpha) & (table["aopc_minus_random"] < 0)
+    table["beats_random"] = beats_random(
+        table["p_vs_random_holm"], table["aopc_minus_random"], alpha
+    )
     table["rank"] = scipy_stats.rankdata(table["aopc_morf"])
     return table
 

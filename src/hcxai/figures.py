@@ -245,8 +245,9 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
 
     Bars are means over images with their bootstrap CIs (`results/localization.csv`).
     Chance lines: 1 for skull focus; for rank accuracy the mean band share, what
-    a map unrelated to the skull scores. Analyzers in the paper's order, the
-    random map in gray beside them.
+    a map unrelated to the image scores. A second line: the edge detector's mean
+    (a Sobel map of the input, no model), what a map that only follows the image's
+    edges scores. Analyzers in the paper's order, the random map in gray beside them.
     """
 
     order = {name: k for k, name in enumerate(PAPER_ORDER)}
@@ -265,6 +266,8 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
             axis.bar(positions, mean, yerr=error, color=colors, capsize=3)
             chance = 1.0 if metric == "skull_focus" else float(frame["band_share_mean"].mean())
             axis.axhline(chance, color="tab:red", linestyle="--", linewidth=1, label="chance")
+            edge = float(frame[f"edge_{metric}_mean"].mean())
+            axis.axhline(edge, color="tab:green", linestyle=":", label="edge detector (no model)")
             axis.set_xticks(positions, frame["analyzer"], rotation=45, ha="right", fontsize=7)
             axis.set(ylabel=label, title=f"Reg-{model}: {label}")
             axis.legend(fontsize=7)

@@ -13,6 +13,13 @@ and map:
 - `positive_inside_head`: share of the positive relevance inside the ellipse.
 - `band_share`: the band's share of the image (the chance level of rank accuracy).
 
+A skull focus of 1 is the chance of a map that knows nothing of the image, not of
+one that knows the image but not the model: the skull is the strongest edge of the
+frame, so any edge detector scores well above 1. The model-free baseline is
+therefore scored beside every map: the Sobel gradient magnitude of the same input
+image (`edge_map`) gets the map metrics as `edge_<metric>`, and the summary gives
+each analyzer's paired difference to it per image.
+
 The band is every pixel whose centre lies within `band_px` of the annotated
 outline, with the exact point-to-ellipse distance (`distance_to_outline`).
 A map without relevance (all zeros, or non-finite) gives NaN, not an error.
@@ -38,11 +45,15 @@ from hcxai.saliency_file import SaliencyFile, check_fits, read_saliency
 
 log = logging.getLogger(__name__)
 
-METRICS = ("skull_focus", "rank_accuracy", "positive_inside_head", "band_share")
+# The scores of a map (band_share is the image's, the same for every map of it).
+MAP_METRICS = ("skull_focus", "rank_accuracy", "positive_inside_head")
+METRICS = (*MAP_METRICS, "band_share")
+# The same map metrics of the model-free baseline, the input's Sobel edge map.
+EDGE_METRICS = tuple(f"edge_{metric}" for metric in MAP_METRICS)
 KEYS = [*MODEL_KEYS, "fold", "analyzer", "image_id"]
-# A map without relevance scores NaN; the band is never empty.
-SCORES = {"skull_focus": "number_or_nan", "rank_accuracy": "number_or_nan"}
-SCORES |= {"positive_inside_head": "number_or_nan", "band_share": "number"}
+# A map without relevance (or an image without edges) scores NaN; the band is never empty.
+SCORES = {metric: "number_or_nan" for metric in (*MAP_METRICS, *EDGE_METRICS)}
+SCORES |= {"band_share": "number"}
 PER_IMAGE = {
     "backbone": "id",
     "loss": "id",
@@ -51,10 +62,12 @@ PER_IMAGE = {
     "image_id": "id",
     **SCORES,
 }
-# results/localization.csv: fewer than two finite scores give NaN bounds.
+# results/localization.csv: each metric's mean and CI, the edge detector's, and the
+# analyzer's paired difference to it; fewer than two finite scores give NaN bounds.
+SUMMARISED = (*METRICS, *EDGE_METRICS, *(f"{metric}_minus_edge" for metric in MAP_METRICS))
 SUMMARY = {"backbone": "id", "loss": "id", "analyzer": "id", "n_images": "int"} | {
     f"{metric}_{part}": "number_or_nan"
-    for metric in METRICS
+    for metric in SUMMARISED
     for part in ("mean", "ci_low", "ci_high")
 }
 # Bisection halvings of the root bracket: 2^-64 of a bracket of at most ~1e4
@@ -202,16 +215,34 @@ def positive_inside_head(relevance: np.ndarray, inside: np.ndarray) -> float:
     return float(positive[inside].sum()) / _total(positive)
 
 
+def map_scores(relevance: np.ndarray, band: np.ndarray, inside: np.ndarray) -> dict[str, float]:
+    """The MAP_METRICS of one map against one image's band and head."""
+    return {
+        "skull_focus": skull_focus(relevance, band),
+        "rank_accuracy": rank_accuracy(relevance, band),
+        "positive_inside_head": positive_inside_head(relevance, inside),
+    }
+
+
 def image_scores(relevance: np.ndarray, ellipse: Ellipse, band_px: float) -> dict[str, float]:
     """Every localization metric of one map against one image's ellipse (index frame)."""
     size = relevance.shape[-1]
     band = band_mask(ellipse, size, band_px)
-    return {
-        "skull_focus": skull_focus(relevance, band),
-        "rank_accuracy": rank_accuracy(relevance, band),
-        "positive_inside_head": positive_inside_head(relevance, inside_mask(ellipse, size)),
-        "band_share": float(band.mean()),
-    }
+    scores = map_scores(relevance, band, inside_mask(ellipse, size))
+    return scores | {"band_share": float(band.mean())}
+
+
+def edge_map(image: np.ndarray) -> np.ndarray:
+    """The model-free baseline map: the Sobel gradient magnitude of the input image.
+
+    Why: relevance that merely follows the image's edges lands on the skull without
+    any model. Sobel is linear, so the network's per-image z-score of the input only
+    scales this map, which none of the (scale-free) metrics sees; the uint8 image is
+    used as it is.
+    """
+    from skimage.filters import sobel  # the workflow env only, and only these jobs
+
+    return sobel(np.asarray(image, dtype=np.float64))
 
 
 def _check_inputs(
@@ -237,14 +268,20 @@ def localization_table(
     paths: tuple[str, str] = ("saliency file", "dataset"),
 ) -> pd.DataFrame:
     """One row per explained image: `labels` (backbone, loss, fold, analyzer), image_id,
-    METRICS."""
+    METRICS of the map and EDGE_METRICS of the image's edge map against the same band."""
     rows = _check_inputs(maps, data, *paths)
+    size = maps.maps.shape[-1]
     records = []
     for image_id, relevance, row in zip(maps.image_ids, maps.maps, rows, strict=True):
         ellipse = Ellipse(*data.ellipse_resized[row])
-        scores = image_scores(relevance.astype(np.float64), ellipse, band_px)
-        records.append({**labels, "image_id": image_id, **scores})
-    return pd.DataFrame(records, columns=[*KEYS, *METRICS])
+        band, inside = band_mask(ellipse, size, band_px), inside_mask(ellipse, size)
+        scores = map_scores(relevance.astype(np.float64), band, inside)
+        edge = map_scores(edge_map(data.images[row]), band, inside)
+        edge = {f"edge_{metric}": value for metric, value in edge.items()}
+        records.append(
+            {**labels, "image_id": image_id, **scores, "band_share": float(band.mean()), **edge}
+        )
+    return pd.DataFrame(records, columns=[*KEYS, *METRICS, *EDGE_METRICS])
 
 
 def write_localization(
@@ -275,6 +312,9 @@ def write_localization(
     empty = int(table["skull_focus"].isna().sum())
     if empty:
         log.warning("%s: %d map(s) without relevance (NaN scores)", saliency_path, empty)
+    flat = int(table["edge_skull_focus"].isna().sum())
+    if flat:
+        log.warning("%s: %d image(s) without edges (NaN edge baseline)", dataset_path, flat)
     with atomic_output(out_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     log.info("wrote %s: %d images, band %.2f px", out_path, len(table), band_px)
@@ -283,18 +323,26 @@ def write_localization(
 def summarise(
     per_image: pd.DataFrame, confidence: float, n_resamples: int, seed: int
 ) -> pd.DataFrame:
-    """Per model x analyzer: n_images and each metric's mean with its bootstrap CI.
+    """Per model x analyzer: n_images and the mean with its bootstrap CI of each metric,
+    of the edge detector's metric, and of the per-image difference map minus edge map.
 
+    Why paired: the analyzer and the edge detector score the same images, so the
+    difference per image removes the between-image spread of the skull's visibility.
     NaN scores (maps without relevance) are left out of a metric's mean and CI.
     Rows: models in order of appearance, analyzers in the paper's order.
     """
     # Imported here: scipy.stats costs the per-image jobs half their start-up.
     from hcxai.stats import mean_ci
 
+    differences = {
+        f"{metric}_minus_edge": per_image[metric] - per_image[f"edge_{metric}"]
+        for metric in MAP_METRICS
+    }
+    per_image = per_image.assign(**differences)
     rows = []
     for model, analyzer, group in model_analyzer_groups(per_image):
         row = {**model, "analyzer": analyzer, "n_images": len(group)}
-        for metric in METRICS:
+        for metric in SUMMARISED:
             ci = mean_ci(group[metric].to_numpy(), confidence, n_resamples, seed)
             row[f"{metric}_mean"], row[f"{metric}_ci_low"] = ci.mean, ci.low
             row[f"{metric}_ci_high"] = ci.high
@@ -314,4 +362,8 @@ def write_summary(
     with atomic_output(out_path) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
     shown = ["backbone", "loss", "analyzer", "n_images", "skull_focus_mean", "rank_accuracy_mean"]
-    log.info("localization (skull focus: 1 = chance):\n%s", summary[shown].to_string(index=False))
+    shown += ["edge_skull_focus_mean", "skull_focus_minus_edge_mean"]
+    log.info(
+        "localization (skull focus: 1 = a map blind to the image; edge: Sobel, no model):\n%s",
+        summary[shown].to_string(index=False),
+    )

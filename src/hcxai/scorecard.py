@@ -3,10 +3,14 @@
 Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
 
 * faithfulness: MoRF AOPC with its CI, the paired difference to the random
-  order with its CI, and `beats_random` when that CI lies wholly below 0
-  (the analyzer's ranking hurts the model significantly more than random
-  regions); MoRF minus LeRF AOPC where LeRF was computed;
-* localization: skull focus with its CI (1 = chance);
+  order with its CI, its Wilcoxon p and Holm's adjustment over the model's
+  analyzers, and `beats_random` when the adjusted p < `statistics.alpha` and the
+  difference is negative (the analyzer's ranking hurts the model significantly
+  more than random regions, after testing ~9 analyzers at once; the raw CI is
+  kept beside it); MoRF minus LeRF AOPC where LeRF was computed;
+* localization: skull focus with its CI (1 = a map that ignores the image), the
+  edge detector's (a Sobel map of the input, no model) and the paired difference
+  to it with its CI, and `beats_edge_detector` when that CI lies wholly above 0;
 * faithfulness across imputations: `faithful_across_imputations` when the analyzer
   beats the random order (Wilcoxon, Holm-adjusted over the model's analyzers) under
   every scored imputation x measure, and in how many of them it does
@@ -37,14 +41,14 @@ from hcxai.faithfulness import TABLE as FAITHFULNESS
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.localization import SUMMARY as LOCALIZATION
 from hcxai.models import MODEL_KEYS, models_of, of_model
-from hcxai.stats import STATS_TABLE
+from hcxai.stats import STATS_TABLE, beats_random
 
 log = logging.getLogger(__name__)
 
 KEYS = [*MODEL_KEYS, "analyzer"]
 
 
-def _faithfulness(aopc_stats: pd.DataFrame) -> pd.DataFrame:
+def _faithfulness(aopc_stats: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """MoRF AOPC, its difference to the random order, and MoRF - LeRF, per model x analyzer."""
     by_order = aopc_stats.set_index([*KEYS, "order"])
     if "morf" not in by_order.index.get_level_values("order"):
@@ -58,6 +62,8 @@ def _faithfulness(aopc_stats: pd.DataFrame) -> pd.DataFrame:
             "aopc_minus_random": morf["aopc_minus_random"],
             "aopc_minus_random_ci_low": morf["aopc_minus_random_ci_low"],
             "aopc_minus_random_ci_high": morf["aopc_minus_random_ci_high"],
+            "p_vs_random": morf["p_vs_random"],
+            "p_vs_random_holm": morf["p_vs_random_holm"],
         }
     )
     lerf = (
@@ -66,15 +72,18 @@ def _faithfulness(aopc_stats: pd.DataFrame) -> pd.DataFrame:
         else pd.Series(np.nan, index=morf.index)
     )
     card["morf_minus_lerf"] = morf["aopc_mean"] - lerf.reindex(morf.index)
-    card["beats_random"] = card["aopc_minus_random_ci_high"] < 0
+    card["beats_random"] = beats_random(card["p_vs_random_holm"], card["aopc_minus_random"], alpha)
     return card
 
 
 def _localization(localization: pd.DataFrame) -> pd.DataFrame:
-    table = localization.set_index(KEYS)
-    return table[["skull_focus_mean", "skull_focus_ci_low", "skull_focus_ci_high"]].rename(
-        columns=lambda c: c.replace("_mean", "")
-    )
+    """Skull focus, the edge detector's, and the paired difference to it, with CIs."""
+    columns = ["skull_focus", "edge_skull_focus", "skull_focus_minus_edge"]
+    columns = [f"{c}_{part}" for c in columns for part in ("mean", "ci_low", "ci_high")]
+    card = localization.set_index(KEYS)[columns].rename(columns=lambda c: c.replace("_mean", ""))
+    # A map that follows the input's edges scores well above 1 without a model.
+    card["beats_edge_detector"] = card["skull_focus_minus_edge_ci_low"] > 0
+    return card
 
 
 def _across_imputations(faithfulness: pd.DataFrame) -> pd.DataFrame:
@@ -115,11 +124,13 @@ def scorecard(
     localization: pd.DataFrame,
     sanity: pd.DataFrame,
     faithfulness: pd.DataFrame,
+    *,
+    alpha: float,
 ) -> pd.DataFrame:
     """The views joined per model x analyzer: models as in aopc_stats.csv, analyzers
-    in the paper's order."""
+    in the paper's order; `alpha` the level of the Holm-adjusted test against random."""
     card = (
-        _faithfulness(aopc_stats)
+        _faithfulness(aopc_stats, alpha)
         .join(_across_imputations(faithfulness))
         .join(_localization(localization))
         .join(_sanity(sanity))
@@ -192,14 +203,17 @@ def write_scorecard(
     faithfulness_path: str,
     card_path: str,
     agreement_path: str,
+    *,
+    alpha: float,
 ) -> None:
     """results/scorecard.csv and results/ranking_agreement.csv from the four summaries."""
     summaries = read_summaries(stats_path, localization_path, sanity_path, faithfulness_path)
-    card = scorecard(*summaries)
+    card = scorecard(*summaries, alpha=alpha)
     agreement = ranking_agreement_by_imputation(card, summaries[-1])
     for frame, path in ((card, card_path), (agreement, agreement_path)):
         with atomic_output(path) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
     shown = [*KEYS, "aopc_morf", "beats_random", "faithful_across_imputations", "skull_focus"]
-    log.info("scorecard:\n%s", card[[*shown, "survives_randomisation"]].to_string(index=False))
+    shown += ["beats_edge_detector", "survives_randomisation"]
+    log.info("scorecard:\n%s", card[shown].to_string(index=False))
     log.info("ranking agreement (Kendall's tau):\n%s", agreement.to_string(index=False))

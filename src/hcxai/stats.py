@@ -105,7 +105,8 @@ PAIRWISE_TABLE = {
     "better": "text",
 }
 PAIRWISE_COLUMNS = list(PAIRWISE_TABLE)
-# aopc_stats.csv: fewer than two images, or the random order itself, give NaN bounds.
+# aopc_stats.csv: fewer than two images, or the random order itself, give NaN bounds
+# (and NaN p-values for the random order).
 STATS_TABLE = {
     "backbone": "id",
     "loss": "id",
@@ -119,6 +120,8 @@ STATS_TABLE = {
     "aopc_minus_random": "number_or_nan",
     "aopc_minus_random_ci_low": "number_or_nan",
     "aopc_minus_random_ci_high": "number_or_nan",
+    "p_vs_random": "number_or_nan",
+    "p_vs_random_holm": "number_or_nan",
 }
 DERIVED = ("p_holm", "better")  # computed over a model's pairs, after the tests
 
@@ -164,9 +167,11 @@ def aopc_stats(
 ) -> pd.DataFrame:
     """Per model x analyzer x order: the mean AOPC with its bootstrap CI over images,
     the Friedman mean rank among the model's analyzers, and the mean paired difference
-    to the same images' random-order AOPC with its CI (NaN for the random order itself).
+    to the same images' random-order AOPC with its CI, its Wilcoxon p and Holm's
+    adjustment over the model's analyzers in that order (NaN for the random order itself).
 
-    A mean alone does not say whether it stands out of the between-image spread.
+    A mean alone does not say whether it stands out of the between-image spread, and
+    one unadjusted CI per analyzer flags about one analyzer in 20 by chance.
     """
     boot = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     rows = []
@@ -178,10 +183,9 @@ def aopc_stats(
             ranks = mean_ranks(matrix)
             for analyzer, values in matrix.items():
                 ci = mean_ci(values.to_numpy(), **boot)
-                versus = Interval(0, np.nan, np.nan, np.nan)
+                versus, p = Interval(0, np.nan, np.nan, np.nan), np.nan
                 if order != "random" and baseline is not None and analyzer in baseline:
-                    paired = values - baseline[analyzer].reindex(values.index)
-                    versus = mean_ci(paired.to_numpy(), **boot)
+                    versus, p = versus_random(values, baseline[analyzer], **boot)
                 rows.append(
                     {
                         **model,
@@ -195,9 +199,13 @@ def aopc_stats(
                         "aopc_minus_random": versus.mean,
                         "aopc_minus_random_ci_low": versus.low,
                         "aopc_minus_random_ci_high": versus.high,
+                        "p_vs_random": p,
                     }
                 )
     table = pd.DataFrame(rows)
+    # Each order's family: the model's analyzers (NaN, the random order, is no test).
+    family = table.groupby([*MODEL_KEYS, "order"], sort=False)["p_vs_random"]
+    table["p_vs_random_holm"] = family.transform(holm)
     first_seen = {c: list(dict.fromkeys(table[c])) for c in (*MODEL_KEYS, "analyzer", "order")}
     return table.sort_values(
         list(first_seen), key=lambda c: c.map(first_seen[c.name].index), ignore_index=True
@@ -224,11 +232,40 @@ def signed_rank_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]
 
 
 def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values: testing many pairs at alpha flags some by chance."""
+    """Holm's step-down adjusted p-values: testing many pairs at alpha flags some by chance.
+
+    A NaN p (no test: too few values, the random order) stays NaN and is not counted in
+    the family, so a missing test neither enlarges nor shrinks the others' adjustment.
+    """
     from statsmodels.stats.multitest import multipletests  # not in the TensorFlow env
 
     p = np.asarray(p, dtype=np.float64)
-    return multipletests(p, method="holm")[1] if len(p) else p
+    adjusted = np.full_like(p, np.nan)
+    tested = np.isfinite(p)
+    if tested.any():
+        adjusted[tested] = multipletests(p[tested], method="holm")[1]
+    return adjusted
+
+
+def versus_random(
+    values: pd.Series, random: pd.Series, *, confidence: float, n_resamples: int, seed: int
+) -> tuple[Interval, float]:
+    """An order's per-image AOPCs against the same images' random order: the mean paired
+    difference with its bootstrap CI, and the two-sided Wilcoxon p (`signed_rank_test`).
+
+    Why both: the CI says how large the difference is; the p-value is what a multiplicity
+    adjustment over a model's analyzers (`holm`) can act on.
+    """
+    random = random.reindex(values.index)
+    interval = mean_ci((values - random).to_numpy(), confidence, n_resamples, seed)
+    _, p, _ = signed_rank_test(values.to_numpy(), random.to_numpy())
+    return interval, p
+
+
+def beats_random(p_holm: pd.Series, minus_random: pd.Series, alpha: float) -> pd.Series:
+    """Significantly below the random order: Holm-adjusted p < alpha and a negative mean
+    difference (a two-sided test also flags analyzers significantly *worse* than random)."""
+    return (p_holm < alpha) & (minus_random < 0)
 
 
 def aopc_pairwise(per_image: pd.DataFrame, order: str = "morf", *, alpha: float) -> pd.DataFrame:

@@ -20,5 +20,8 @@ rule scorecard:
         "logs/scorecard.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        # beats_random: the Holm-adjusted Wilcoxon p of aopc_stats.csv against this level.
+        settings=job_settings(alpha=config["statistics"]["alpha"]),
     script:
         "../scripts/scorecard.py"

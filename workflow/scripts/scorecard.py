@@ -1,5 +1,7 @@
 """Rule scorecard: every view of an analyzer side by side (hcxai.scorecard)."""
 
+import json
+
 from hcxai.io import run_job
 from hcxai.scorecard import write_scorecard
 
@@ -12,4 +14,5 @@ run_job(
     faithfulness_path=snakemake.input.faithfulness,
     card_path=snakemake.output.card,
     agreement_path=snakemake.output.agreement,
+    alpha=json.loads(snakemake.params.settings)["alpha"],
 )
