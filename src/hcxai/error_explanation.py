@@ -23,6 +23,7 @@ from hcxai.io import atomic_output, read_table
 from hcxai.localization import PER_IMAGE
 from hcxai.meta import META_TABLE
 from hcxai.models import MODEL_KEYS
+from hcxai.seeding import BOOTSTRAP, stream
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def spearman_ci(
         confidence_level=confidence,
         n_resamples=n_resamples,
         method="percentile",
-        rng=np.random.default_rng(seed),
+        rng=stream(seed, BOOTSTRAP),
     )
     interval = result.confidence_interval
     return float(_spearman(x, y)), float(interval.low), float(interval.high)
