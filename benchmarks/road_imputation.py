@@ -20,7 +20,7 @@ from hcxai.data import network_input
 from hcxai.imputation import IMPUTATIONS, Parameters
 from hcxai.models import PREDICT_BATCH, build_model, configure_tensorflow
 from hcxai.perturbation import perturbed_areas, ranking, region_masks, region_scores
-from hcxai.seeding import image_rng
+from hcxai.seeding import PERTURBATION_NOISE, image_rng
 
 log = logging.getLogger("benchmarks.road_imputation")
 BACKBONES = ("vgg16", "resnet50")
@@ -50,7 +50,7 @@ def measure(size: int, images: int, steps: int, repeats: int) -> dict[str, float
     def impute(name: str) -> np.ndarray:
         return np.concatenate(
             [
-                imputations[name](x[k], removed[k], image_rng(2020, f"{k:03d}"))
+                imputations[name](x[k], removed[k], image_rng(2020, f"{k:03d}", PERTURBATION_NOISE))
                 for k in range(images)
             ]
         )

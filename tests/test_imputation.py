@@ -37,7 +37,7 @@ from hcxai.perturbation import (
     region_masks,
     region_scores,
 )
-from hcxai.seeding import image_rng
+from hcxai.seeding import PERTURBATION_NOISE, RANDOM_ORDER, image_rng
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
@@ -213,8 +213,9 @@ def test_road_noise_is_drawn_once_per_image_whatever_the_masks_or_their_order():
 @pytest.mark.parametrize("kind", ["gaussian", "uniform"])
 @pytest.mark.parametrize("mode", MODES)
 def test_noise_kinds_draw_one_field_per_image_and_steps_take_regions_from_it(kind, mode):
-    """Today's noise, written out: one field over the whole image from (seed, image id),
-    every step and order taking its regions from it. Table 1 depends on it bit for bit."""
+    """Today's noise, written out: one field over the whole image from the (seed, image id)
+    noise stream, every step and order taking its regions from it, the random order's
+    ranking from its own stream. Table 1 depends on it bit for bit."""
     rng = np.random.default_rng(4)
     x = road_input(20, seed=2)[np.newaxis].repeat(2, axis=0)
     maps = rng.normal(size=(2, 20, 20))
@@ -225,7 +226,7 @@ def test_noise_kinds_draw_one_field_per_image_and_steps_take_regions_from_it(kin
     )
     expected = [x]
     for k, image_id in enumerate(["a", "b"]):
-        draw = image_rng(s.seed, image_id)
+        draw = image_rng(s.seed, image_id, PERTURBATION_NOISE)
         if kind == "gaussian":
             noise = draw.normal(0.0, s.std, (20, 20))
         else:
@@ -234,7 +235,7 @@ def test_noise_kinds_draw_one_field_per_image_and_steps_take_regions_from_it(kin
         full = np.repeat(gray.astype(np.float32)[..., np.newaxis], 3, axis=-1)
         scores = region_scores(maps[k : k + 1], s.subwindow)[0]
         for order, repeat in s.runs():
-            regions = ranking(scores, order, image_rng(s.seed, image_id, repeat))
+            regions = ranking(scores, order, image_rng(s.seed, image_id, RANDOM_ORDER, repeat))
             areas = perturbed_areas(regions, region_masks(20, s.subwindow), s.steps)
             expected.append(np.where(areas[..., np.newaxis], full, x[k]))
     np.testing.assert_array_equal(seen[0], np.concatenate(expected))

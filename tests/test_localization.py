@@ -16,8 +16,8 @@ import pytest
 from conftest import run_snakemake, write_config
 from PIL import Image
 
-from hcxai.data import ELLIPSE_FIELDS, FORMAT_VERSION, ingest, load_dataset
-from hcxai.ellipse import Ellipse, draw_outline
+from hcxai.data import ELLIPSE_FIELDS, FORMAT_VERSION, ingest, load_dataset, read_csv
+from hcxai.ellipse import Ellipse, draw_outline, ramanujan_perimeter
 from hcxai.figures import plot_localization
 from hcxai.io import InputError
 from hcxai.localization import (
@@ -190,10 +190,13 @@ def test_dataset_ellipses_land_on_the_network_pixel_centres(hc18_copy, tmp_path)
     Oracle from the resize's geometry: at 40 px, network pixel (row k, col j) covers
     the original corner coordinates [20 j, 20 (j + 1)) x [13.5 k, 13.5 (k + 1)), so its
     centre is at original pixel index x = 20 j + 9.5, y = 13.5 k + 6.25 (index = corner
-    coordinate - 1/2). An annotation centred there must come out at (j, k).
+    coordinate - 1/2). An annotation centred there must come out at (j, k). Its axes
+    (4:3) are scaled to the CSV's head circumference of the scan, which ingest checks.
     """
     j, k = 20, 20
-    annotation = Ellipse(20 * j + 9.5, 13.5 * k + 6.25, 200.0, 150.0, 0.3)
+    scan = next(r for r in read_csv(hc18_copy) if r.image_id == "000_HC")
+    scale = scan.hc_mm / scan.pixel_size_mm / ramanujan_perimeter(4.0, 3.0)
+    annotation = Ellipse(20 * j + 9.5, 13.5 * k + 6.25, 4.0 * scale, 3.0 * scale, 0.3)
     outline = draw_outline(annotation, (540, 800)).astype(np.uint8) * 255
     Image.fromarray(outline).save(hc18_copy / "training_set" / "000_HC_Annotation.png")
     ingest(hc18_copy, tmp_path / "d.h5", image_size=40, source="hc18")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hcxai.io import InputError
+from hcxai.seeding import SPLIT, stream
 from hcxai.splits import fold_ids, fold_sizes, make_splits, read_splits, scan_group
 
 IDS = [f"{i:03d}_HC" for i in range(999)]
@@ -92,20 +93,21 @@ def test_the_per_image_split_of_earlier_versions_leaks_siblings():
     assert len(siblings_leak(make_splits(ids, 3, 2020, group_by="scan"))) > 20
 
 
-def old_partition(n: int, folds: int, seed: int) -> np.ndarray:
-    """The per-image partition of hcxai <= 0.x, written out: shuffled, dealt round robin."""
-    order = np.random.default_rng(seed).permutation(n)
+def round_robin_partition(n: int, folds: int, seed: int) -> np.ndarray:
+    """The per-image partition of hcxai <= 0.x, written out: shuffled (by the split's
+    stream, `hcxai.seeding.SPLIT`, since issue #23), dealt round robin."""
+    order = stream(seed, SPLIT).permutation(n)
     result = np.empty(n, dtype=np.int64)
     result[order] = np.arange(n) % folds
     return result
 
 
 @pytest.mark.parametrize(("n", "folds", "seed"), [(600, 3, 2020), (15, 3, 7), (999, 5, 1)])
-def test_one_scan_per_group_keeps_the_earlier_folds(n, folds, seed):
+def test_one_scan_per_group_deals_the_shuffled_scans_round_robin(n, folds, seed):
     ids = [f"{i:03d}_HC" for i in range(n)]  # the phantoms' names
     splits = make_splits(ids, folds, seed)
     tests = splits[splits["role"] == "test"].set_index("image_id").loc[ids]
-    np.testing.assert_array_equal(tests["fold"], old_partition(n, folds, seed))
+    np.testing.assert_array_equal(tests["fold"], round_robin_partition(n, folds, seed))
 
 
 def test_a_splits_file_that_splits_a_fetus_is_refused(tmp_path):

@@ -26,6 +26,7 @@ from hcxai.io import atomic_output, read_table
 from hcxai.localization import PER_IMAGE
 from hcxai.meta import META_TABLE
 from hcxai.models import MODEL_KEYS
+from hcxai.seeding import BOOTSTRAP, stream
 from hcxai.stats import holm
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def spearman_ci(
         confidence_level=confidence,
         n_resamples=n_resamples,
         method="percentile",
-        rng=np.random.default_rng(seed),
+        rng=stream(seed, BOOTSTRAP),
     )
     interval = result.confidence_interval
     p = float(scipy_stats.spearmanr(x, y).pvalue)

@@ -49,7 +49,7 @@ from hcxai.canonize import batchnorm_merges, merge_batchnorm, merged_assignments
 from hcxai.data import black_in_network_units, network_input, network_input_range
 from hcxai.io import InputError
 from hcxai.models import configure_tensorflow, load_model, read_model_attributes
-from hcxai.seeding import image_rng
+from hcxai.seeding import RANDOM_MAP, SMOOTHGRAD_NOISE, image_rng
 
 # Peak memory per input row, as bytes per kept activation value. LRP and Deep
 # Taylor rules read every layer's input and output, so they keep all of them;
@@ -63,8 +63,15 @@ from hcxai.seeding import image_rng
 # passes, 6-11% slower than one.)
 BYTES_PER_ACTIVATION = 7
 GRADIENT_TRANSIENT = ("BatchNormalization", "Add")
-# SmoothGrad's noise: `hcxai.seeding.image_rng` with this seed, whatever the config.
+# SmoothGrad's noise: the image's `SMOOTHGRAD_NOISE` stream with this seed, whatever the config.
 SMOOTHGRAD_NOISE_SEED = 0
+
+
+def random_maps(seed: int, image_ids: Sequence[str], shape: tuple[int, ...]) -> np.ndarray:
+    """The `random` analyzer's relevance (N, *shape): standard normal draws from each
+    image's own `RANDOM_MAP` stream, so its ranking is independent of the perturbation
+    noise and of the random order even when the seeds are equal."""
+    return np.stack([image_rng(seed, i, RANDOM_MAP).standard_normal(shape) for i in image_ids])
 
 
 def rows_per_pass(model: Any, memory_budget_mb: int, relevance: bool) -> int:
@@ -268,28 +275,17 @@ class Explainer:
             out.append(reduce(idx, grads))
         return np.concatenate(out)
 
-    def _random(self, x: np.ndarray, image_ids: list[str]) -> np.ndarray:
-        seed = self.spec.params["seed"]
-        return np.stack(
-            [image_rng(seed, i).standard_normal(x.shape[1:]) for i in image_ids]
-        ).astype(np.float32)
-
     def _noise_samples(self, x: np.ndarray, image_ids: list[str]) -> np.ndarray:
         """SmoothGrad: the mean gradient over noisy copies, sd a fraction of the input range."""
         n = self.spec.params["augment_by_n"]
         sigma = self.spec.params["noise_scale"] * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
 
+        def noise(i: int) -> np.ndarray:
+            rng = image_rng(SMOOTHGRAD_NOISE_SEED, image_ids[i], SMOOTHGRAD_NOISE)
+            return rng.standard_normal((n, *x.shape[1:]), dtype=np.float32)
+
         def noisy(idx: np.ndarray) -> np.ndarray:
-            return np.concatenate(
-                [
-                    x[i]
-                    + sigma[i]
-                    * image_rng(SMOOTHGRAD_NOISE_SEED, image_ids[i]).standard_normal(
-                        (n, *x.shape[1:]), dtype=np.float32
-                    )
-                    for i in idx
-                ]
-            )
+            return np.concatenate([x[i] + sigma[i] * noise(i) for i in idx])
 
         return self._augmented(len(x), n, noisy, lambda idx, g: g.mean(axis=1))
 
@@ -313,7 +309,7 @@ class Explainer:
         x = network_input(images)
         inputs = self.spec.analyzer.inputs
         if inputs == "none":
-            return self._random(x, image_ids)
+            return random_maps(self.spec.params["seed"], image_ids, x.shape[1:]).astype(np.float32)
         if inputs == "noise_samples":
             return self._noise_samples(x, image_ids)
         if inputs == "path_points":

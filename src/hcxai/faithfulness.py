@@ -32,6 +32,7 @@ from hcxai.analyzers import PAPER_ORDER
 from hcxai.aopc import IMPUTATIONS_TABLE, PAIR
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import MODEL_KEYS, models_of, of_model
+from hcxai.seeding import BOOTSTRAP, stream
 from hcxai.stats import IMAGE, beats_random, holm, versus_random
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def _bootstrap(
         confidence_level=confidence,
         n_resamples=n_resamples,
         method="percentile",
-        rng=np.random.default_rng(seed),
+        rng=stream(seed, BOOTSTRAP),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 

@@ -5,8 +5,10 @@ the summed relevance of an analyzer's map; step k perturbs the k first regions
 of the ranking (MoRF: most relevant first). The error |prediction - true HC|
 in px at the original resolution is recorded for steps 0 (the unperturbed
 image) to K. How perturbed pixels are filled is an imputation (`hcxai.imputation`);
-its random draws for an image come once from (seed, image id), so they are the
-same for every analyzer and order: analyzers differ only in ranking.
+its random draws for an image come once from the (seed, image id) noise stream, so
+they are the same for every analyzer and order: analyzers differ only in ranking.
+The random order's rankings come from a stream of their own per repeat
+(`hcxai.seeding`), shared by the analyzers and independent of the noise.
 
 NumPy only, except `run_shard` which predicts with the model (TensorFlow).
 """
@@ -28,7 +30,7 @@ from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import check_image_size
 from hcxai.provenance import sha256
 from hcxai.saliency_file import check_fits, read_saliency
-from hcxai.seeding import image_rng
+from hcxai.seeding import PERTURBATION_NOISE, RANDOM_ORDER, image_rng
 from hcxai.splits import fold_ids, read_splits
 
 log = logging.getLogger(__name__)
@@ -186,11 +188,11 @@ def perturbed_variants(
 ) -> np.ndarray:
     """x (s, s, 3) with the pixels of each mask of `removed` (n, s, s) imputed: (n, s, s, 3).
 
-    The imputation (default: the settings') draws once from (seed, image id), whatever
-    the masks: every analyzer and order of an image meets the same noise.
+    The imputation (default: the settings') draws once from the image's noise stream,
+    whatever the masks: every analyzer and order of an image meets the same noise.
     """
     imputation = settings.imputation() if imputation is None else imputation
-    return imputation(x, removed, image_rng(settings.seed, image_id))
+    return imputation(x, removed, image_rng(settings.seed, image_id, PERTURBATION_NOISE))
 
 
 def shard_image_ids(test_ids: list[str], shard: int, images_per_job: int) -> list[str]:
@@ -229,7 +231,8 @@ def perturbation_curves(
     for k, image_id in enumerate(image_ids):
         areas = []
         for order, repeat in settings.runs():
-            regions = ranking(scores[k], order, image_rng(settings.seed, image_id, repeat))
+            rng = image_rng(settings.seed, image_id, RANDOM_ORDER, repeat)
+            regions = ranking(scores[k], order, rng)
             areas.append(perturbed_areas(regions, masks, settings.steps))
             meta.append((k, image_id, order, repeat))
         removed = np.array(areas, dtype=bool).reshape(-1, size, size)

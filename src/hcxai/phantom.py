@@ -29,6 +29,7 @@ from scipy import ndimage
 from hcxai.data import CSV_NAME, HC18_HEIGHT, HC18_WIDTH, IMAGE_FOLDER
 from hcxai.ellipse import Ellipse, draw_outline, ramanujan_perimeter
 from hcxai.io import atomic_output
+from hcxai.seeding import PHANTOM, stream
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ def _save_png(array: np.ndarray, path: Path) -> None:
 
 def _write_scan(images: Path, seed: int, index: int) -> tuple[str, str, str]:
     """Draw scan `index` (it depends only on seed and index) and its annotation."""
-    rng = np.random.default_rng([seed, index])
+    rng = stream(seed, PHANTOM, index)
     spec = sample_spec(rng)
     name = f"{index:03d}_HC.png"
     _save_png(render(spec, rng), images / name)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from hcxai.data import load_dataset
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
+from hcxai.seeding import SPLIT, stream
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def partition(groups: Sequence[str], folds: int, seed: int) -> np.ndarray:
     members = np.bincount(group_of)
     group_partition = np.empty(len(names), dtype=np.int64)
     filled = np.zeros(folds, dtype=np.int64)
-    for group in appearance[np.random.default_rng(seed).permutation(len(names))]:
+    for group in appearance[stream(seed, SPLIT).permutation(len(names))]:
         target = int(np.argmin(filled))
         group_partition[group] = target
         filled[target] += members[group]

@@ -23,6 +23,7 @@ from hcxai.aopc import PAIR_TABLE, read_pairs
 from hcxai.io import InputError, atomic_output
 from hcxai.models import MODEL_KEYS, model_label, models_of, of_model
 from hcxai.perturbation import ORDERS
+from hcxai.seeding import BOOTSTRAP, stream
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def mean_ci(values: np.ndarray, confidence: float, n_resamples: int, seed: int) 
         confidence_level=confidence,
         n_resamples=n_resamples,
         method="percentile",
-        rng=np.random.default_rng(seed),
+        rng=stream(seed, BOOTSTRAP),
     )
     interval = result.confidence_interval
     return Interval(len(values), float(values.mean()), float(interval.low), float(interval.high))

@@ -38,6 +38,7 @@ from hcxai.models import (
     resolve_weights,
     write_model_attributes,
 )
+from hcxai.seeding import TRAINING, stream
 from hcxai.splits import fold_ids, read_splits
 from hcxai.weights import sha256
 
@@ -200,7 +201,7 @@ def fit(
     best_mae, best_weights, best_epoch, waited = np.inf, model.get_weights(), 0, 0
     history = []
     for epoch in range(1, training["epochs"] + 1):
-        rng = np.random.default_rng([seed, fold_number, epoch])
+        rng = stream(seed, TRAINING, fold_number, epoch)
         x, y = epoch_inputs(fold, augment, rng)
         start = time.perf_counter()
         loss = train_epoch(model, x, y, training["batch_size"], rng)
