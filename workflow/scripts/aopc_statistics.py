@@ -5,6 +5,7 @@ import json
 from hcxai.io import run_job
 from hcxai.stats import write_statistics
 
+# The `statistics` block: bootstrap_samples, confidence, alpha, seed.
 settings = json.loads(snakemake.params.settings)
 run_job(
     snakemake.log[0],
@@ -13,8 +14,5 @@ run_job(
     stats_path=snakemake.output.stats,
     pairwise_path=snakemake.output.pairwise,
     friedman_path=snakemake.output.friedman,
-    bootstrap_samples=settings["bootstrap_samples"],
-    confidence=settings["confidence"],
-    alpha=settings["alpha"],
-    seed=settings["seed"],
+    **settings,
 )

@@ -5,6 +5,7 @@ import json
 from hcxai.faithfulness import write_faithfulness
 from hcxai.io import run_job
 
+# The `statistics` block: bootstrap_samples, confidence, alpha, seed.
 settings = json.loads(snakemake.params.settings)
 run_job(
     snakemake.log[0],
@@ -13,8 +14,5 @@ run_job(
     table_path=snakemake.output.table,
     agreement_path=snakemake.output.agreement,
     tau_path=snakemake.output.tau,
-    bootstrap_samples=settings["bootstrap_samples"],
-    confidence=settings["confidence"],
-    alpha=settings["alpha"],
-    seed=settings["seed"],
+    **settings,
 )
