@@ -294,9 +294,13 @@ def read_as_scorecard(root: Path, out: Path) -> None:
         str(root / "results/localization.csv"),
         str(root / "results/sanity.csv"),
         str(root / "results/faithfulness.csv"),
+        [str(root / pair(a)) for a in ANALYZERS],
+        [str(root / pair_imputations(a)) for a in ANALYZERS],
+        [str(root / scores(a)) for a in ANALYZERS],
         str(out / "scorecard.csv"),
         str(out / "agreement.csv"),
         alpha=0.05,
+        **STATISTICS,
     )
 
 
