@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hcxai import aopc, localization, sanity_metrics
+from hcxai import aopc, localization, meta, sanity_metrics
 from hcxai.agreement import write_mae_table
 from hcxai.data import ingest, load_dataset, network_input
 from hcxai.faithfulness import write_faithfulness
@@ -89,6 +89,13 @@ def scores(a: str) -> str:
 
 def sanity(a: str, suffix: str) -> str:
     return f"results/sanity/vgg16/mae/{a}.{suffix}"
+
+
+def meta_table(a: str) -> str:
+    return f"results/meta/vgg16/mae/{a}.csv"
+
+
+META_STABILITY = "results/meta/vgg16/mae/stability.csv"
 
 
 def predict(batch: np.ndarray) -> np.ndarray:
@@ -210,6 +217,19 @@ def build_summary_stages(root: Path) -> None:
     sanity_metrics.write_summary(
         [root / sanity(a, "csv") for a in ANALYZERS], root / "results/sanity.csv"
     )
+    # SpRAy's per-image tables and stability rows, as rule meta_explanation writes them
+    # (SpRAy itself needs more than two maps).
+    (root / META_STABILITY).parent.mkdir(parents=True)
+    model = {"backbone": "vgg16", "loss": "mae"}
+    for a in ANALYZERS:
+        table = pd.DataFrame({**model, "analyzer": a, "fold": 0, "image_id": ids, "cluster": 0})
+        table.assign(tsne_x=0.0, tsne_y=1.0, abs_error_px=[2.0, 3.0]).to_csv(
+            root / meta_table(a), index=False
+        )
+    stability = {"stability_subsamples": 20, "stability_ari_mean": 1.0}
+    pd.DataFrame(
+        {**model, "analyzer": ANALYZERS, **stability, "stability_same_k_share": 1.0}
+    ).to_csv(root / META_STABILITY, index=False)
 
 
 @pytest.fixture(scope="module")
@@ -294,10 +314,19 @@ def read_as_scorecard(root: Path, out: Path) -> None:
         str(root / "results/localization.csv"),
         str(root / "results/sanity.csv"),
         str(root / "results/faithfulness.csv"),
+        [str(root / pair(a)) for a in ANALYZERS],
+        [str(root / pair_imputations(a)) for a in ANALYZERS],
+        [str(root / scores(a)) for a in ANALYZERS],
         str(out / "scorecard.csv"),
         str(out / "agreement.csv"),
         alpha=0.05,
+        **STATISTICS,
     )
+
+
+def read_as_meta_summary(root: Path, out: Path) -> None:
+    tables = [str(root / meta_table(a)) for a in ANALYZERS]
+    meta.write_meta_summary(tables, [str(root / META_STABILITY)], str(out / "meta.csv"), 0.05)
 
 
 def read_as_figure(root: Path, out: Path) -> None:
@@ -337,6 +366,8 @@ KINDS = {
         Kind("localization_summary", "results/localization.csv", read_as_scorecard),
         Kind("sanity_summary", "results/sanity.csv", read_as_scorecard),
         Kind("aopc_pairwise", "results/aopc_pairwise.csv", read_as_figure),
+        Kind("meta_table", meta_table("random"), read_as_meta_summary),
+        Kind("meta_stability", META_STABILITY, read_as_meta_summary),
     )
 }
 
@@ -457,6 +488,12 @@ CSV_DAMAGE = {  # kind: (column to drop, column to blank, the mismatched-ids dam
     ),
     "sanity_summary": ("verdict", "stage", rename_in_csv("analyzer", "random", "lrp")),
     "aopc_pairwise": ("p_holm", "p", edit_csv(lambda f: f.assign(order="sideways"))),
+    "meta_table": ("abs_error_px", "cluster", edit_csv(first_row_twice)),
+    "meta_stability": (
+        "stability_ari_mean",
+        "stability_subsamples",
+        rename_in_csv("analyzer", "random", "lrp"),
+    ),
 }
 STEP_GAP = edit_csv(lambda frame: frame[frame["step"] != "2"])  # one step of every run lost
 

@@ -43,7 +43,7 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                                   "aopc_ci_high": aopc + shift + 1, "friedman_mean_rank": 1.0,
                                   "aopc_minus_random": 0.0, "aopc_minus_random_ci_low": 0.0,
                                   "aopc_minus_random_ci_high": 0.0, "p_vs_random": 1.0,
-                                  "p_vs_random_holm": 1.0})  # fmt: skip
+                                  "p_vs_random_holm": 1.0, "same_map_as": ""})  # fmt: skip
                 scores = {f"{metric}_{part}": 0.5 for metric in SUMMARISED
                           for part in ("mean", "ci_low", "ci_high")}  # fmt: skip
                 localization.append({**model, "analyzer": analyzer, "n_images": 4, **scores,

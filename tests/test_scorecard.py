@@ -3,10 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
+from hcxai.aopc import summarise
 from hcxai.io import InputError
-from hcxai.scorecard import ranking_agreement, ranking_agreement_by_imputation, scorecard
-from hcxai.stats import PAIR_COLUMNS, aopc_stats
+from hcxai.scorecard import per_fold, ranking_agreement, ranking_agreement_by_imputation, scorecard
+from hcxai.stats import IMAGE, PAIR_COLUMNS, aopc_stats
 
 ANALYZERS = ["gradient", "smoothgrad", "lrp", "random"]
 ALPHA = 0.05
@@ -48,6 +50,7 @@ def stats_table(backbone="vgg16", with_lerf=True, loss="mae"):
                 "aopc_minus_random_ci_high": high,
                 "p_vs_random": P_HOLM[a] / 4,
                 "p_vs_random_holm": P_HOLM[a],
+                "same_map_as": "",
             }
         )
         if with_lerf:
@@ -131,12 +134,43 @@ def faithfulness_table(backbone="vgg16", loss="mae"):
     )
 
 
-def card_of(stats=None, localization=None, sanity=None, faithfulness=None, alpha=ALPHA):
+def fold_frames(
+    aopc: dict[str, dict[int, list[float]]],
+    edge: dict[str, dict[int, list[float]]],
+    backbone: str = "vgg16",
+    loss: str = "mae",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-image pair AOPCs and localization scores of images in folds: analyzer -> fold ->
+    per-image MoRF minus random AOPC (random = -image number), and skull focus minus edge
+    (edge = 1.5)."""
+    pairs, scores = [], []
+    for a, folds in aopc.items():
+        for fold, differences in folds.items():
+            for i, d in enumerate(differences):
+                image = (backbone, loss, a, fold, f"{fold}{i:02d}_HC")
+                pairs += [(*image, "morf", -i + d), (*image, "random", float(-i))]
+    for a, folds in edge.items():
+        for fold, differences in folds.items():
+            for i, d in enumerate(differences):
+                scores.append((backbone, loss, a, fold, f"{fold}{i:02d}_HC", 1.5 + d, 1.5))
+    columns = [*PAIR_COLUMNS[:5], "skull_focus", "edge_skull_focus"]
+    return pd.DataFrame(pairs, columns=PAIR_COLUMNS), pd.DataFrame(scores, columns=columns)
+
+
+def folds_table(backbone="vgg16", loss="mae"):
+    """Every analyzer better than random and the edge detector in both folds."""
+    by_fold = {a: {0: [-1.0, -2.0], 1: [-3.0]} for a in ANALYZERS}
+    edge = {a: {0: [0.5, 0.1], 1: [0.2]} for a in ANALYZERS}
+    return per_fold(*fold_frames(by_fold, edge, backbone, loss))
+
+
+def card_of(stats=None, localization=None, sanity=None, faithfulness=None, folds=None, alpha=ALPHA):
     return scorecard(
         stats_table() if stats is None else stats,
         localization_table() if localization is None else localization,
         sanity_table() if sanity is None else sanity,
         faithfulness_table() if faithfulness is None else faithfulness,
+        folds_table() if folds is None else folds,
         alpha=alpha,
     )
 
@@ -156,14 +190,6 @@ def test_faithful_across_imputations_needs_a_win_under_every_condition():
         "random": 0,
     }
     assert set(card["conditions_scored"]) == {2}
-
-
-def test_ranking_agreement_is_redone_per_imputation():
-    agreement = ranking_agreement_by_imputation(card_of(), faithfulness_table())
-    by_condition = agreement.set_index(["imputation", "measure"])["kendall_tau"]
-    # Table 1's AOPC agrees with skull focus; the reversed ROAD order disagrees.
-    assert by_condition[("gaussian_add", "error_px")] == pytest.approx(1.0)
-    assert by_condition[("road", "error_px")] == pytest.approx(-1.0)
 
 
 def test_flags_and_values_follow_the_definitions():
@@ -253,19 +279,108 @@ def test_without_lerf_the_difference_is_missing_not_zero():
     assert card["morf_minus_lerf"].isna().all()
 
 
-def test_kendall_tau_is_plus_one_when_both_views_rank_alike_and_minus_one_when_reversed():
-    alike = card_of()
-    assert ranking_agreement(alike)["kendall_tau"].iloc[0] == pytest.approx(1.0)
-    reversed_focus = dict(zip(ANALYZERS, sorted(FOCUS.values()), strict=True))
-    opposite = card_of(localization=localization_table(focus=reversed_focus))
-    assert ranking_agreement(opposite)["kendall_tau"].iloc[0] == pytest.approx(-1.0)
+def test_no_morf_rows_is_an_input_error():
+    stats = stats_table()
+    with pytest.raises(InputError, match=r"add morf to perturbation\.orders"):
+        card_of(stats=stats[stats["order"] != "morf"])
 
 
-def test_one_swapped_pair_of_four_gives_tau_two_thirds():
-    # 6 pairs, 1 discordant: tau = (5 - 1) / 6.
-    swapped = {**FOCUS, "smoothgrad": FOCUS["lrp"], "lrp": FOCUS["smoothgrad"]}
-    card = card_of(localization=localization_table(focus=swapped))
-    assert ranking_agreement(card)["kendall_tau"].iloc[0] == pytest.approx(4 / 6)
+# --- ranking agreement over distinct explanation methods, with an image bootstrap -------
+
+BOOT = {"confidence": 0.95, "n_resamples": 1000, "seed": 3}
+METHODS = ["gradient", "smoothgrad", "deconvnet", "input_x_gradient", "lrp", "random"]
+
+
+def image_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Images (fold 0 and 1 alternating) x analyzers."""
+    n = len(next(iter(columns.values())))
+    index = pd.MultiIndex.from_tuples([(i % 2, f"{i:03d}_HC") for i in range(n)], names=IMAGE)
+    return pd.DataFrame(columns, index=index)
+
+
+def noisy_views(n: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-image MoRF AOPC and skull focus of 6 analyzers; lrp repeats input_x_gradient."""
+    rng = np.random.default_rng(0)
+    aopc = {a: rng.normal(-k, 2.0, n) for k, a in enumerate(METHODS[:4])}
+    aopc |= {"lrp": aopc["input_x_gradient"], "random": rng.normal(-9.0, 1.0, n)}
+    levels = dict(zip(METHODS[:4], (1.6, 1.0, 1.9, 1.3), strict=True))
+    focus = {a: rng.normal(level, 0.5, n) for a, level in levels.items()}
+    focus |= {"lrp": focus["input_x_gradient"], "random": rng.normal(0.2, 0.1, n)}
+    return image_frame(aopc), image_frame(focus)
+
+
+def test_tau_is_scipys_over_the_distinct_explanation_methods():
+    aopc, focus = noisy_views()
+    duplicates = {"lrp": "input_x_gradient"}
+    row = ranking_agreement(aopc, focus, duplicates, **BOOT)
+    kept = ["gradient", "smoothgrad", "deconvnet", "input_x_gradient"]
+    oracle = scipy_stats.kendalltau(aopc[kept].mean(), -focus[kept].mean()).statistic
+    assert row["kendall_tau"] == pytest.approx(oracle)
+    assert (row["n_analyzers"], row["n_images"]) == (4, 12)
+    assert row["duplicates"] == "lrp=input_x_gradient"
+    # Counting lrp and the random map changes tau: the old, pooled definition.
+    every = scipy_stats.kendalltau(aopc.mean(), -focus.mean()).statistic
+    assert every != pytest.approx(oracle)
+
+
+def test_the_bootstrap_ci_contains_tau_and_is_a_point_when_every_image_agrees():
+    aopc, focus = noisy_views()
+    row = ranking_agreement(aopc, focus, {}, **BOOT)
+    assert row["kendall_tau_ci_low"] <= row["kendall_tau"] <= row["kendall_tau_ci_high"]
+    assert row["kendall_tau_ci_low"] < row["kendall_tau_ci_high"]
+    # Images differ in scale, but every one orders the analyzers alike in both views: any
+    # resample's means keep that order, so tau is the same on every resample.
+    scale = np.arange(1.0, 13.0)
+    alike = image_frame({a: -(k + 1) * scale for k, a in enumerate(METHODS)})
+    focused = image_frame({a: k + scale for k, a in enumerate(METHODS)})  # best = most focused
+    point = ranking_agreement(alike, focused, {}, **BOOT)
+    assert point["kendall_tau"] == pytest.approx(1.0)
+    assert point["kendall_tau_ci_low"] == point["kendall_tau_ci_high"] == pytest.approx(1.0)
+
+
+def test_aopc_and_localization_on_other_images_is_an_input_error():
+    aopc, focus = noisy_views()
+    with pytest.raises(InputError, match="cover different images"):
+        ranking_agreement(aopc, focus.iloc[1:], {}, **BOOT)
+
+
+def imputation_rows(aopc: dict[str, float], imputation: str, n: int = 4, **model):
+    """MoRF AOPC rows of one condition: each analyzer the same on n images (fold 0)."""
+    model = {"backbone": "vgg16", "loss": "mae"} | model
+    return pd.DataFrame(
+        [
+            {**model, "analyzer": a, "imputation": imputation, "measure": "error_px",
+             "fold": 0, "image_id": f"{i:03d}_HC", "order": "morf", "aopc": value}
+            for a, value in aopc.items()
+            for i in range(n)
+        ]
+    )  # fmt: skip
+
+
+def focus_rows(focus: dict[str, float], n: int = 4, **model):
+    model = {"backbone": "vgg16", "loss": "mae"} | model
+    return pd.DataFrame(
+        [
+            {**model, "analyzer": a, "fold": 0, "image_id": f"{i:03d}_HC", "skull_focus": value}
+            for a, value in focus.items()
+            for i in range(n)
+        ]
+    )
+
+
+def test_ranking_agreement_is_redone_per_imputation_without_the_random_map():
+    """Table 1's AOPC order agrees with skull focus; the reversed ROAD order disagrees.
+    The random map is the worst by both views, yet it does not count."""
+    imputations = pd.concat(
+        imputation_rows(aopc, imputation) for (imputation, _), (aopc, _) in CONDITIONS.items()
+    )
+    agreement = ranking_agreement_by_imputation(imputations, focus_rows(FOCUS), card_of(), **BOOT)
+    by_condition = agreement.set_index(["imputation", "measure"])
+    assert by_condition["kendall_tau"].to_dict() == pytest.approx(
+        {("gaussian_add", "error_px"): 1.0, ("road", "error_px"): -1.0}
+    )
+    assert (by_condition["n_analyzers"] == 3).all()  # gradient, smoothgrad, lrp
+    assert (by_condition["kendall_tau_ci_low"] == by_condition["kendall_tau"]).all()
 
 
 def test_models_stay_apart():
@@ -273,23 +388,97 @@ def test_models_stay_apart():
     models = [("vgg16", "mae"), ("vgg16", "huber"), ("resnet50", "mae")]
     reversed_focus = dict(zip(ANALYZERS, sorted(FOCUS.values()), strict=True))
     stats = pd.concat([stats_table(b, loss=loss) for b, loss in models])
-    loc = pd.concat(
-        [
-            localization_table(b, reversed_focus if loss == "huber" else FOCUS, loss)
-            for b, loss in models
-        ]
-    )
+    loc = pd.concat([localization_table(b, FOCUS, loss) for b, loss in models])
     san = pd.concat([sanity_table(b, loss) for b, loss in models])
     faithful = pd.concat([faithfulness_table(b, loss) for b, loss in models])
-    card = scorecard(stats, loc, san, faithful, alpha=ALPHA)
+    folds = pd.concat([folds_table(b, loss) for b, loss in models])
+    card = scorecard(stats, loc, san, faithful, folds, alpha=ALPHA)
     assert list(dict.fromkeys(zip(card["backbone"], card["loss"], strict=True))) == models
     assert len(card) == 3 * len(ANALYZERS)
-    agreement = ranking_agreement(card)
+    imputations = pd.concat(
+        imputation_rows(AOPC, "gaussian_add", backbone=b, loss=loss) for b, loss in models
+    )
+    scores = pd.concat(
+        focus_rows(reversed_focus if loss == "huber" else FOCUS, backbone=b, loss=loss)
+        for b, loss in models
+    )
+    agreement = ranking_agreement_by_imputation(imputations, scores, card, **BOOT)
     assert list(agreement["loss"]) == ["mae", "huber", "mae"]
     assert list(agreement["kendall_tau"]) == pytest.approx([1.0, -1.0, 1.0])
 
 
-def test_no_morf_rows_is_an_input_error():
+def test_a_duplicate_on_the_card_is_left_out_of_tau():
+    """smoothgrad marked as repeating gradient: 2 methods remain, too few for a tau."""
     stats = stats_table()
-    with pytest.raises(InputError, match=r"add morf to perturbation\.orders"):
-        card_of(stats=stats[stats["order"] != "morf"])
+    stats.loc[(stats["analyzer"] == "smoothgrad") & (stats["order"] == "morf"), "same_map_as"] = (
+        "gradient"
+    )
+    card = card_of(stats=stats)
+    agreement = ranking_agreement_by_imputation(
+        imputation_rows(AOPC, "gaussian_add"), focus_rows(FOCUS), card, **BOOT
+    ).iloc[0]
+    assert agreement["n_analyzers"] == 2 and np.isnan(agreement["kendall_tau"])
+    assert agreement["duplicates"] == "smoothgrad=gradient"
+
+
+# --- per-fold consistency ------------------------------------------------------------------
+
+
+def test_per_fold_ranges_and_flags_by_hand():
+    aopc = {
+        # folds: -3, -2 -> beats random in every fold
+        "gradient": {0: [-2.0, -4.0], 1: [-1.0, -3.0]},
+        # pooled (-5 - 7 + 1 + 1) / 4 = -2.5 < 0, but fold 1's mean is +1: no flag
+        "smoothgrad": {0: [-5.0, -7.0], 1: [1.0, 1.0]},
+        # fold 1's mean is exactly 0: 'negative' is strict, no flag
+        "lrp": {0: [-2.0, -4.0], 1: [1.0, -1.0]},
+    }
+    edge = {
+        "gradient": {0: [0.5, 0.3], 1: [0.1, 0.3]},  # 0.4, 0.2
+        "smoothgrad": {0: [0.5, 0.5], 1: [-0.2, 0.1]},  # 0.5, -0.05 (pooled +0.225)
+        "lrp": {0: [0.5, 0.5], 1: [0.25, -0.25]},  # 0.5, exactly 0
+    }
+    pairs, scores = fold_frames(aopc, edge)
+    folds = per_fold(pairs, scores).reset_index().set_index("analyzer")
+    assert folds["aopc_minus_random_min_fold"].to_dict() == {
+        "gradient": -3.0,
+        "smoothgrad": -6.0,
+        "lrp": -3.0,
+    }
+    assert folds["aopc_minus_random_max_fold"].to_dict() == {
+        "gradient": -2.0,
+        "smoothgrad": 1.0,
+        "lrp": 0.0,
+    }
+    assert folds["beats_random_every_fold"].to_dict() == {
+        "gradient": True,
+        "smoothgrad": False,
+        "lrp": False,
+    }
+    assert folds["skull_focus_minus_edge_min_fold"].to_dict() == pytest.approx(
+        {"gradient": 0.2, "smoothgrad": -0.05, "lrp": 0.0}
+    )
+    assert folds["skull_focus_minus_edge_max_fold"].to_dict() == pytest.approx(
+        {"gradient": 0.4, "smoothgrad": 0.5, "lrp": 0.5}
+    )
+    assert folds["beats_edge_detector_every_fold"].to_dict() == {
+        "gradient": True,
+        "smoothgrad": False,
+        "lrp": False,
+    }
+    # The per-fold AOPC differences are aopc.csv's per-fold rows.
+    summary = summarise(pairs)
+    per_fold_rows = summary[(summary["order"] == "morf") & (summary["fold"] != "all")]
+    extremes = per_fold_rows.groupby("analyzer")["aopc_minus_random"].agg(["min", "max"])
+    assert extremes["min"].to_dict() == pytest.approx(folds["aopc_minus_random_min_fold"].to_dict())
+
+
+def test_a_fold_without_skull_focus_is_no_win_and_the_card_carries_the_flags():
+    edge = {"gradient": {0: [0.5, 0.3], 1: [np.nan, np.nan]}}
+    pairs, scores = fold_frames({"gradient": {0: [-1.0], 1: [-1.0]}}, edge)
+    folds = per_fold(pairs, scores).iloc[0]
+    assert folds["skull_focus_minus_edge_max_fold"] == pytest.approx(0.4)
+    assert not folds["beats_edge_detector_every_fold"]
+    card = card_of().set_index("analyzer")
+    assert card["beats_random_every_fold"].all() and card["beats_edge_detector_every_fold"].all()
+    assert card.loc["gradient", "aopc_minus_random_max_fold"] == pytest.approx(-1.5)

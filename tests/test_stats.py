@@ -23,6 +23,7 @@ from hcxai.stats import (
     PAIR_COLUMNS,
     aopc_pairwise,
     aopc_stats,
+    duplicate_analyzers,
     friedman,
     holm,
     mean_ranks,
@@ -161,6 +162,47 @@ def test_friedman_ranks_and_statistic_by_hand():
     assert (result["n_images"], result["n_analyzers"]) == (4, 3)
     assert result["statistic"] == pytest.approx(8)
     assert result["p"] == pytest.approx(np.exp(-4))
+
+
+# Five images; lrp repeats input_x_gradient (up to float noise), gradient does not.
+DISTINCT = {
+    "gradient": [-9.0, -3.0, -4.0, -1.0, -6.0],
+    "smoothgrad": [-2.0, -8.0, -5.0, -7.0, -3.0],
+    "input_x_gradient": [-4.0, -5.0, -1.0, -3.0, -2.0],
+}
+WITH_COPY = {**DISTINCT, "lrp": [v + 1e-12 for v in DISTINCT["input_x_gradient"]]}
+
+
+def test_identical_analyzers_are_found_and_the_first_in_the_paper_order_is_kept():
+    # lrp comes first in the table, input_x_gradient first in the paper's order.
+    matrix = pd.DataFrame({"lrp": WITH_COPY["lrp"], **DISTINCT})
+    assert duplicate_analyzers(matrix) == {"lrp": "input_x_gradient"}
+    # Equal on four images of five is no duplicate.
+    almost = {**DISTINCT, "lrp": [*DISTINCT["input_x_gradient"][:4], 0.0]}
+    assert duplicate_analyzers(pd.DataFrame(almost)) == {}
+
+
+def test_friedman_counts_a_repeated_map_once():
+    """Fails on the code before #23 item 5, which ranked lrp and input_x_gradient as two
+    analyzers (4 columns, chi2 of the tied pair) and had no n_distinct."""
+    result = friedman(table(WITH_COPY)).iloc[0]
+    oracle = scipy_stats.friedmanchisquare(*DISTINCT.values())
+    assert result["statistic"] == pytest.approx(oracle.statistic)
+    assert result["p"] == pytest.approx(oracle.pvalue)
+    assert (result["n_analyzers"], result["n_distinct"]) == (4, 3)
+    assert result["duplicates"] == "lrp=input_x_gradient"
+    # The duplicate keeps its row, with the rank of the map it repeats among the distinct.
+    stats = aopc_stats(table(WITH_COPY), **BOOT).set_index("analyzer")
+    oracle_ranks = pd.DataFrame(DISTINCT).rank(axis=1).mean()
+    for analyzer, rank in oracle_ranks.items():
+        assert stats.loc[analyzer, "friedman_mean_rank"] == pytest.approx(rank)
+    assert stats.loc["lrp", "friedman_mean_rank"] == pytest.approx(oracle_ranks["input_x_gradient"])
+    assert stats["same_map_as"].to_dict() == {
+        "gradient": "",
+        "smoothgrad": "",
+        "input_x_gradient": "",
+        "lrp": "input_x_gradient",
+    }
 
 
 def test_means_and_paired_differences_to_the_random_order_by_hand():

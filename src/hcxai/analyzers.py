@@ -13,7 +13,7 @@ registry by the tests (docs/architecture.md shows the diff it takes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,13 +96,16 @@ ANALYZERS: dict[str, Analyzer] = {a.name: a for a in REGISTRY}
 PAPER_ORDER = list(ANALYZERS)  # the paper's Table 1 order, random last
 
 
+def paper_order(analyzers: Iterable[str]) -> list[str]:
+    """`analyzers` in the paper's order, any others after them as they come."""
+    present = list(dict.fromkeys(analyzers))
+    return [a for a in PAPER_ORDER if a in present] + [a for a in present if a not in PAPER_ORDER]
+
+
 def model_analyzer_groups(per_image: Any) -> Iterator[tuple[dict[str, str], str, Any]]:
     """(model, analyzer, rows) of a per-image DataFrame: models (backbone x loss) as they
     come, analyzers in the paper's order (then any others as they come), no empty group."""
-    present = list(dict.fromkeys(per_image["analyzer"]))
-    analyzers = [a for a in PAPER_ORDER if a in present] + [
-        a for a in present if a not in PAPER_ORDER
-    ]
+    analyzers = paper_order(per_image["analyzer"])
     for model in models_of(per_image):
         rows_of_model = of_model(per_image, model)
         for analyzer in analyzers:

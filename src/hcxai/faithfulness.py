@@ -28,12 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from hcxai.analyzers import PAPER_ORDER
+from hcxai.analyzers import PAPER_ORDER, paper_order
 from hcxai.aopc import IMPUTATIONS_TABLE, PAIR
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.models import MODEL_KEYS, models_of, of_model
-from hcxai.seeding import BOOTSTRAP, stream
-from hcxai.stats import IMAGE, beats_random, holm, versus_random
+from hcxai.stats import IMAGE, beats_random, holm, image_bootstrap, versus_random
 
 log = logging.getLogger(__name__)
 
@@ -179,37 +178,12 @@ def _morf_cube(rows: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
         index=IMAGE, columns=["condition", "analyzer"], values="aopc", aggfunc="first"
     )
     conditions = list(dict.fromkeys(morf["condition"]))
-    analyzers = [a for a in PAPER_ORDER if a in set(morf["analyzer"])]
-    analyzers += [a for a in dict.fromkeys(morf["analyzer"]) if a not in analyzers]
+    analyzers = paper_order(morf["analyzer"])
     columns = pd.MultiIndex.from_product([conditions, analyzers])
     cube = wide.reindex(columns=columns).to_numpy().reshape(len(wide), len(conditions), -1)
     if np.isnan(cube).any():
         raise InputError("the imputation files miss MoRF AOPCs of some images; rerun aopc_pair")
     return cube, conditions, analyzers
-
-
-def _bootstrap(
-    cube: np.ndarray,
-    statistic: Callable[[np.ndarray], float],
-    *,
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-) -> tuple[float, float]:
-    """Percentile CI of `statistic` (of the images' mean, conditions x analyzers) over
-    resamples of the images (scipy.stats.bootstrap)."""
-    if len(cube) < 2:
-        return np.nan, np.nan
-    result = scipy_stats.bootstrap(
-        (np.arange(len(cube)),),
-        lambda images: statistic(cube[images.astype(int)].mean(axis=0)),
-        vectorized=False,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        rng=stream(seed, BOOTSTRAP),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def ranking_agreement(
@@ -221,7 +195,7 @@ def ranking_agreement(
     agreement, taus = [], []
     for model in models_of(per_image):
         cube, conditions, analyzers = _morf_cube(of_model(per_image, model))
-        w_low, w_high = _bootstrap(cube, kendall_w, **boot)
+        w_low, w_high = image_bootstrap(cube, kendall_w, **boot)
         agreement.append(
             {
                 **model,
@@ -239,7 +213,7 @@ def ranking_agreement(
             def tau(means: np.ndarray, a: int = a, b: int = b) -> float:
                 return float(scipy_stats.kendalltau(means[a], means[b]).statistic)
 
-            low, high = _bootstrap(cube, tau, **boot)
+            low, high = image_bootstrap(cube, tau, **boot)
             taus.append(
                 {
                     **model,

@@ -498,12 +498,20 @@ def plot_sanity(
     return figure
 
 
-def plot_meta_explanation(table: pd.DataFrame, cluster_maps: np.ndarray) -> plt.Figure:
-    """SpRAy of one model x analyzer: t-SNE of the maps by cluster and by |error|,
-    then each cluster's mean |map| (hcxai.meta)."""
+def plot_meta_explanation(
+    table: pd.DataFrame, cluster_maps: np.ndarray, eigenvalues: np.ndarray
+) -> plt.Figure:
+    """SpRAy of one model x analyzer: the smallest Laplacian eigenvalues with the eigengap
+    that set the cluster count (so a marginal gap is visible), t-SNE of the maps by cluster
+    and by |error|, then each cluster's mean |map| (hcxai.meta)."""
     k = len(cluster_maps)
-    figure, axes = plt.subplots(1, 2 + k, figsize=(4 * 2 + 2.2 * k, 3.6), squeeze=False)
-    by_cluster, by_error, *means = axes[0]
+    figure, axes = plt.subplots(1, 3 + k, figsize=(3 + 4 * 2 + 2.2 * k, 3.6), squeeze=False)
+    spectrum, by_cluster, by_error, *means = axes[0]
+    ranks = np.arange(1, len(eigenvalues) + 1)
+    spectrum.plot(ranks, eigenvalues, "o-", color="C0")
+    spectrum.axvline(k + 0.5, color="C3", linestyle="--", label=f"eigengap: {k} cluster(s)")
+    spectrum.legend(fontsize=7)
+    spectrum.set(title="Laplacian spectrum", xlabel="eigenvalue rank", xticks=ranks)
     for cluster, rows in table.groupby("cluster"):
         by_cluster.scatter(rows["tsne_x"], rows["tsne_y"], s=14, label=f"cluster {cluster}")
     by_cluster.legend(fontsize=7)

@@ -350,14 +350,19 @@ def summarise(
     return pd.DataFrame(rows)
 
 
+def read_scores(per_image_files: list[str]) -> pd.DataFrame:
+    """Every per-image localization file (rule localization) as one checked table."""
+    return pd.concat(
+        [read_table(f, PER_IMAGE, rule="localization", unique=KEYS) for f in per_image_files],
+        ignore_index=True,
+    )
+
+
 def write_summary(
     per_image_files: list[str], out_path: str, confidence: float, n_resamples: int, seed: int
 ) -> None:
     """`results/localization.csv` from every per-image localization file."""
-    per_image = pd.concat(
-        [read_table(f, PER_IMAGE, rule="localization", unique=KEYS) for f in per_image_files],
-        ignore_index=True,
-    )
+    per_image = read_scores(per_image_files)
     summary = summarise(per_image, confidence, n_resamples, seed)
     with atomic_output(out_path) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")

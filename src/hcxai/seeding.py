@@ -31,6 +31,7 @@ PHANTOM = "phantom"  # a synthetic scan, per index (hcxai.phantom)
 SPLIT = "split"  # the order in which groups are dealt to folds (hcxai.splits)
 TRAINING = "training"  # augmentation and batch order, per fold and epoch (hcxai.train)
 BOOTSTRAP = "bootstrap"  # the resamples of every bootstrap CI (stats, faithfulness, ...)
+SPRAY_SUBSAMPLE = "spray_subsample"  # SpRAy's stability subsamples, per repeat (hcxai.meta)
 PURPOSES = (
     PERTURBATION_NOISE,
     RANDOM_ORDER,
@@ -40,6 +41,7 @@ PURPOSES = (
     SPLIT,
     TRAINING,
     BOOTSTRAP,
+    SPRAY_SUBSAMPLE,
 )
 
 WORD = 2**32  # a key must fit one 32-bit word of the spawn key

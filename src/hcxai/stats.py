@@ -4,21 +4,27 @@ Every stage that summarises a per-image score over images (AOPC, skull focus,
 ...) reports its mean with `mean_ci`, so all intervals in hcxai mean the same.
 
 The analyzers of a model (backbone x loss) are scored on the same images, so they are compared
-per image (Demšar 2006): Friedman's test and mean ranks over all of them,
+per image (Demšar 2006): Friedman's test and mean ranks over the distinct ones,
 Wilcoxon signed-rank tests of every pair with Holm's adjustment, and each
 order's paired difference to the random order. Lower AOPC is better throughout.
+
+Distinct: two analyzers whose MoRF AOPCs are equal on every image of a model (LRP-z
+and Input x Gradient on a ReLU network, after canonization) give one map, not two
+votes; `duplicate_analyzers` finds them, and the rank statistics count each map once.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from hcxai.analyzers import paper_order
 from hcxai.aopc import PAIR_TABLE, read_pairs
 from hcxai.io import InputError, atomic_output
 from hcxai.models import MODEL_KEYS, model_label, models_of, of_model
@@ -82,6 +88,33 @@ def mean_t_ci(values: np.ndarray, confidence: float) -> Interval:
     return Interval(len(values), mean, float(low), float(high))
 
 
+def image_bootstrap(
+    cube: np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> tuple[float, float]:
+    """Percentile CI of `statistic` of the images' mean (a cube of images x ...) over
+    resamples of the images (scipy.stats.bootstrap); NaN scores are left out of a mean.
+
+    Why images: they are what a rerun on new scans would change; the analyzers are fixed.
+    """
+    if len(cube) < 2:
+        return np.nan, np.nan
+    result = scipy_stats.bootstrap(
+        (np.arange(len(cube)),),
+        lambda images: statistic(np.nanmean(cube[images.astype(int)], axis=0)),
+        vectorized=False,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=stream(seed, BOOTSTRAP),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 # --- AOPC: the analyzers of a model compared on the same images ---------------------
 
 PAIR_COLUMNS = list(PAIR_TABLE)
@@ -118,6 +151,7 @@ STATS_TABLE = {
     "aopc_ci_low": "number_or_nan",
     "aopc_ci_high": "number_or_nan",
     "friedman_mean_rank": "number",
+    "same_map_as": "text",  # the analyzer this one repeats (its rank is that one's), or ""
     "aopc_minus_random": "number_or_nan",
     "aopc_minus_random_ci_low": "number_or_nan",
     "aopc_minus_random_ci_high": "number_or_nan",
@@ -154,20 +188,52 @@ def image_matrix(per_image: pd.DataFrame, model: dict[str, str], order: str) -> 
     return matrix
 
 
-def mean_ranks(matrix: pd.DataFrame) -> pd.Series:
-    """Friedman's mean rank per analyzer: within each image 1 = the lowest (most negative,
-    best) AOPC, tied analyzers share their average rank; then the mean over images.
+def duplicate_analyzers(matrix: pd.DataFrame) -> dict[str, str]:
+    """Analyzers (columns of images x analyzers) whose AOPC equals an earlier one's on every
+    image (|difference| <= ZERO_PX): duplicate -> the analyzer it repeats, the first in the
+    paper's order kept.
+
+    Why: two names for one map (LRP-z = Input x Gradient on a ReLU network) would count
+    that map twice in every ranking, and share a tied rank that no third map can split.
+    """
+    kept: list[str] = []
+    duplicates = {}
+    for analyzer in paper_order(list(matrix.columns)):
+        values = matrix[analyzer].to_numpy(dtype=np.float64)
+        same = [k for k in kept if np.all(np.abs(values - matrix[k].to_numpy()) <= ZERO_PX)]
+        if same:
+            duplicates[analyzer] = same[0]
+        else:
+            kept.append(analyzer)
+    return duplicates
+
+
+def describe_duplicates(duplicates: dict[str, str]) -> str:
+    """'lrp=input_x_gradient ...' for a table cell: duplicate=the analyzer it repeats."""
+    return " ".join(f"{copy}={original}" for copy, original in duplicates.items())
+
+
+def mean_ranks(matrix: pd.DataFrame, duplicates: dict[str, str] | None = None) -> pd.Series:
+    """Friedman's mean rank per analyzer among the distinct ones: within each image 1 = the
+    lowest (most negative, best) AOPC, tied analyzers share their average rank; then the
+    mean over images. A duplicate gets the rank of the analyzer it repeats.
 
     Ranks make images of very different error scales count alike (Demšar 2006).
     """
-    return matrix.rank(axis=1, method="average", ascending=True).mean()
+    duplicates = duplicates or {}
+    distinct = matrix.drop(columns=list(duplicates))
+    ranks = distinct.rank(axis=1, method="average", ascending=True).mean()
+    copies = pd.Series({copy: ranks[original] for copy, original in duplicates.items()})
+    return pd.concat([ranks, copies]).reindex(matrix.columns)
 
 
 def aopc_stats(
     per_image: pd.DataFrame, *, confidence: float, n_resamples: int, seed: int
 ) -> pd.DataFrame:
     """Per model x analyzer x order: the mean AOPC with its bootstrap CI over images,
-    the Friedman mean rank among the model's analyzers, and the mean paired difference
+    the Friedman mean rank among the model's distinct analyzers (duplicates found on the
+    MoRF AOPCs share the rank of the analyzer they repeat, `same_map_as`), and the mean
+    paired difference
     to the same images' random-order AOPC with its CI, its Wilcoxon p and Holm's
     adjustment over the model's analyzers in that order (NaN for the random order itself).
 
@@ -180,8 +246,9 @@ def aopc_stats(
         orders = dict.fromkeys(of_model(per_image, model)["order"])
         matrices = {order: image_matrix(per_image, model, order) for order in orders}
         baseline = matrices.get("random")
+        duplicates = duplicate_analyzers(matrices["morf"]) if "morf" in matrices else {}
         for order, matrix in matrices.items():
-            ranks = mean_ranks(matrix)
+            ranks = mean_ranks(matrix, duplicates)
             for analyzer, values in matrix.items():
                 ci = mean_ci(values.to_numpy(), **boot)
                 versus, p = Interval(0, np.nan, np.nan, np.nan), np.nan
@@ -197,6 +264,7 @@ def aopc_stats(
                         "aopc_ci_low": ci.low,
                         "aopc_ci_high": ci.high,
                         "friedman_mean_rank": ranks[analyzer],
+                        "same_map_as": duplicates.get(analyzer, ""),
                         "aopc_minus_random": versus.mean,
                         "aopc_minus_random_ci_low": versus.low,
                         "aopc_minus_random_ci_high": versus.high,
@@ -305,18 +373,22 @@ def aopc_pairwise(per_image: pd.DataFrame, order: str = "morf", *, alpha: float)
 
 
 def friedman(per_image: pd.DataFrame, order: str = "morf") -> pd.DataFrame:
-    """Per model: Friedman's test that all analyzers rank alike on the same images.
+    """Per model: Friedman's test that the distinct analyzers rank alike on the same images.
 
     The omnibus test the pairwise comparisons and the critical-difference diagram follow
-    (Demšar 2006); it needs at least three analyzers (NaN otherwise).
+    (Demšar 2006); it needs at least three distinct analyzers (NaN otherwise). A duplicate
+    (`duplicate_analyzers`) is left out: its ties with the analyzer it repeats are no
+    evidence about the analyzers, yet they would change the statistic.
     """
     require_order(per_image, order)
     rows = []
     for model in models_of(per_image):
         matrix = image_matrix(per_image, model, order)
+        duplicates = duplicate_analyzers(matrix)
+        distinct = matrix.drop(columns=list(duplicates))
         statistic = p = np.nan
-        if matrix.shape[1] >= 3:
-            result = scipy_stats.friedmanchisquare(*matrix.to_numpy().T)
+        if distinct.shape[1] >= 3:
+            result = scipy_stats.friedmanchisquare(*distinct.to_numpy().T)
             statistic, p = float(result.statistic), float(result.pvalue)
         rows.append(
             {
@@ -324,6 +396,8 @@ def friedman(per_image: pd.DataFrame, order: str = "morf") -> pd.DataFrame:
                 "order": order,
                 "n_images": matrix.shape[0],
                 "n_analyzers": matrix.shape[1],
+                "n_distinct": distinct.shape[1],
+                "duplicates": describe_duplicates(duplicates),
                 "statistic": statistic,
                 "p": p,
             }

@@ -1,6 +1,7 @@
 # Meta-explanations (SpRAy) per model (backbone x loss) x analyzer, and explanation quality vs prediction error.
 
 META_TABLE = "results/meta/{backbone}/{loss}/{analyzer}.csv"
+META_STABILITY = "results/meta/{backbone}/{loss}/stability.csv"
 
 
 rule meta_explanation:
@@ -9,6 +10,7 @@ rule meta_explanation:
         maps=expand(SALIENCY, analyzer=ANALYZERS, fold=FOLDS, allow_missing=True),
     output:
         tables=expand(META_TABLE, analyzer=ANALYZERS, allow_missing=True),
+        stability=META_STABILITY,
         figures=[
             report(
                 path,
@@ -33,7 +35,7 @@ rule meta_explanation:
         mem_mb=2000,
         runtime=30,
     params:
-        # One job per model: SpRAy takes a second, the job's imports most of the rest.
+        # One job per model: SpRAy (with its stability reclusterings) takes seconds.
         settings=job_settings(**config["meta"]),
     script:
         "../scripts/meta_explanation.py"
@@ -41,13 +43,16 @@ rule meta_explanation:
 
 rule meta_summary:
     input:
-        over_models(META_TABLE, analyzer=ANALYZERS),
+        tables=over_models(META_TABLE, analyzer=ANALYZERS),
+        stability=over_models(META_STABILITY),
     output:
         report("results/meta.csv", caption="../report/meta.rst", category="7 Meta-explanations"),
     log:
         "logs/meta_summary.log",
     conda:
         "../../envs/workflow.yaml"
+    params:
+        statistics=job_settings(**config["statistics"]),
     script:
         "../scripts/meta_summary.py"
 

@@ -13,5 +13,6 @@ run_job(
     saliency_paths=[maps[i : i + per_analyzer] for i in range(0, len(maps), per_analyzer)],
     table_paths=list(snakemake.output.tables),
     figure_paths=list(snakemake.output.figures),
+    stability_path=snakemake.output.stability,
     settings=json.loads(snakemake.params.settings),
 )

@@ -1,4 +1,6 @@
-"""Rule meta_summary: cluster sizes and errors of every model x analyzer (hcxai.meta)."""
+"""Rule meta_summary: cluster sizes, errors and stability of every model x analyzer (hcxai.meta)."""
+
+import json
 
 from hcxai.io import run_job
 from hcxai.meta import write_meta_summary
@@ -6,6 +8,8 @@ from hcxai.meta import write_meta_summary
 run_job(
     snakemake.log[0],
     write_meta_summary,
-    table_paths=list(snakemake.input),
+    table_paths=list(snakemake.input.tables),
+    stability_paths=list(snakemake.input.stability),
     out_path=snakemake.output[0],
+    alpha=json.loads(snakemake.params.statistics)["alpha"],
 )

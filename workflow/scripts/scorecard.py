@@ -5,6 +5,8 @@ import json
 from hcxai.io import run_job
 from hcxai.scorecard import write_scorecard
 
+# The `statistics` block: bootstrap_samples, confidence, alpha, seed.
+settings = json.loads(snakemake.params.settings)
 run_job(
     snakemake.log[0],
     write_scorecard,
@@ -12,7 +14,10 @@ run_job(
     localization_path=snakemake.input.localization,
     sanity_path=snakemake.input.sanity,
     faithfulness_path=snakemake.input.faithfulness,
+    pair_files=list(snakemake.input.pairs),
+    imputation_files=list(snakemake.input.imputations),
+    score_files=list(snakemake.input.scores),
     card_path=snakemake.output.card,
     agreement_path=snakemake.output.agreement,
-    alpha=json.loads(snakemake.params.settings)["alpha"],
+    **settings,
 )
