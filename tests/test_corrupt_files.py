@@ -209,7 +209,9 @@ def build_summary_stages(root: Path) -> None:
         attributes["layers"] = ["c1", "hc"]
         stages = [[], ["hc"], ["hc", "c1"]]
         write_sanity_maps(root / sanity(a, "h5"), SanityMaps(maps, ids, stages, attributes))
-        sanity_metrics.write_pair(root / sanity(a, "h5"), root / sanity(a, "csv"), STATISTICS)
+        sanity_metrics.write_pair(
+            root / sanity(a, "h5"), root / DATASET, root / sanity(a, "csv"), STATISTICS, 2.0
+        )
     localization.write_summary(
         [str(root / scores(a)) for a in ANALYZERS], str(root / "results/localization.csv"),
         0.95, 200, 1,
@@ -300,7 +302,9 @@ def read_as_localization_summary(root: Path, out: Path) -> None:
 
 
 def read_as_sanity_similarity(root: Path, out: Path) -> None:
-    sanity_metrics.write_pair(root / sanity("gradient", "h5"), out / "pair.csv", STATISTICS)
+    sanity_metrics.write_pair(
+        root / sanity("gradient", "h5"), root / DATASET, out / "pair.csv", STATISTICS, 2.0
+    )
 
 
 def read_as_sanity_summary(root: Path, out: Path) -> None:

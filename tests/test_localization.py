@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from conftest import run_snakemake, write_config
 from PIL import Image
+from scipy.stats import wilcoxon
 
 from hcxai.data import ELLIPSE_FIELDS, FORMAT_VERSION, ingest, load_dataset, read_csv
 from hcxai.ellipse import Ellipse, draw_outline, ramanujan_perimeter
@@ -32,6 +33,7 @@ from hcxai.localization import (
     write_localization,
 )
 from hcxai.saliency_file import SaliencyFile, write_saliency
+from hcxai.sanity_file import SanityMaps, write_sanity_maps
 from hcxai.stats import mean_ci
 
 SIZE = 64
@@ -404,6 +406,22 @@ def test_summary_uses_the_shared_ci_drops_nan_and_keeps_the_paper_order():
         pytest.approx(paired.mean),
         paired.low,
     )
+    # Wilcoxon against the edge detector (scipy on the finite pairs), then Holm's step-down
+    # over the model's 3 analyzers by hand: sorted p times 3, 2, 1, kept monotone.
+    raw = {
+        a: wilcoxon(rows["skull_focus"].dropna() - 1.5).pvalue
+        for a, rows in per_image.groupby("analyzer")
+    }
+    ordered = sorted(raw, key=raw.get)
+    adjusted, running = {}, 0.0
+    for k, a in enumerate(ordered):
+        running = max(running, min(1.0, (len(ordered) - k) * raw[a]))
+        adjusted[a] = running
+    by_analyzer = summary.set_index("analyzer")
+    for a in raw:
+        assert by_analyzer.loc[a, "p_vs_edge"] == pytest.approx(raw[a])
+        assert by_analyzer.loc[a, "p_vs_edge_holm"] == pytest.approx(adjusted[a])
+    assert by_analyzer["p_vs_edge_holm"].nunique() > 1  # the family is not one value
 
 
 def test_the_figure_draws_each_mean_in_paper_order_with_the_chance_lines(tmp_path):
@@ -421,6 +439,7 @@ def test_the_figure_draws_each_mean_in_paper_order_with_the_chance_lines(tmp_pat
             "band_share_mean": [0.1, 0.1],
             "edge_skull_focus_mean": [1.6, 1.6],
             "edge_rank_accuracy_mean": [0.3, 0.3],
+            "randomised_skull_focus_mean": [1.05, 1.4],
         }
     )
     figure = plot_localization(summary, str(tmp_path / "localization.png"))
@@ -432,6 +451,12 @@ def test_the_figure_draws_each_mean_in_paper_order_with_the_chance_lines(tmp_pat
     chance, edge = focus.lines[-2:]
     assert chance.get_ydata()[0] == 1.0 and edge.get_ydata()[0] == 1.6
     assert edge.get_label() == "edge detector (no model)"
+    # The randomised model's skull focus, in the bars' order, on the skull focus panel only.
+    labelled = lambda axis: [c for c in axis.collections if not c.get_label().startswith("_")]  # noqa: E731
+    (ticks,) = labelled(focus)
+    assert ticks.get_label() == "fully randomised model"
+    assert ticks.get_offsets()[:, 1].tolist() == [1.4, 1.05]
+    assert not labelled(rank)
     assert [line.get_ydata()[0] for line in rank.lines[-2:]] == pytest.approx([0.1, 0.3])
 
 
@@ -454,7 +479,19 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
             maps = rng.standard_normal((2, size, size)).astype(np.float32)
             path = tmp_path / f"results/saliency/vgg16/mae/fold{fold}/{analyzer}.h5"
             write_maps(path, ids[2 * fold : 2 * fold + 2], maps)
+    for analyzer in ("gradient", "random"):  # the figure's randomised-model baseline
+        attributes = {"analyzer": analyzer, "backbone": "vgg16", "loss": "mae", "params": {}}
+        write_sanity_maps(
+            tmp_path / f"results/sanity/vgg16/mae/{analyzer}.h5",
+            SanityMaps(
+                rng.standard_normal((2, 3, size, size)).astype(np.float32),
+                ids[:3],
+                [[], ["hc"]],
+                attributes | {"layers": ["hc"]},
+            ),
+        )
     rules = ("--allowed-rules", "localization", "localization_summary", "localization_figure")
+    rules += ("sanity_similarity", "sanity_summary")
     target = "results/figures/localization.png"
     run_snakemake(tmp_path, config, "--cores", "2", target, *rules)
     summary = pd.read_csv(tmp_path / "results/localization.csv")
@@ -474,5 +511,12 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
         localization={"band_px": 3.0},
     )
     dry = run_snakemake(tmp_path, wider, "-n", target, *rules)
-    counts = dict(re.findall(r"^(localization\w*)\s+(\d+)$", dry.stdout, re.MULTILINE))
-    assert counts == {"localization": "6", "localization_summary": "1", "localization_figure": "1"}
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.MULTILINE))
+    counts.pop("total")
+    assert counts == {
+        "localization": "6",
+        "localization_summary": "1",
+        "localization_figure": "1",
+        "sanity_similarity": "2",  # the randomised maps' skull focus uses the band too
+        "sanity_summary": "1",
+    }

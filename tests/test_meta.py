@@ -217,9 +217,12 @@ def test_meta_files_and_summary_carry_the_test_and_the_stability(tmp_path):
     assert summary["n_clusters"].tolist() == [2] * 4
     expected = kruskal(errors[truth == 0], errors[truth == 1]).pvalue
     np.testing.assert_allclose(summary["errors_differ_p"], expected, rtol=1e-5)  # %.6g
+    # Holm over the model's 2 analyzers with equal p: both adjusted to 2p (closed form).
+    np.testing.assert_allclose(summary["errors_differ_p_holm"], 2 * expected, rtol=1e-5)
     assert summary["errors_differ"].all()
     np.testing.assert_allclose(summary["stability_ari_mean"], 1.0)
-    meta.write_meta_summary(tables, [stability], str(out), alpha=expected / 2)
+    # Between p and Holm's 2p: significant unadjusted, not after the correction.
+    meta.write_meta_summary(tables, [stability], str(out), alpha=1.5 * expected)
     assert not pd.read_csv(out)["errors_differ"].any()
 
     pd.read_csv(stability).iloc[:1].to_csv(stability, index=False)

@@ -12,7 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_snakemake, write_config
+from scipy import stats as scipy_stats
+from test_localization import write_dataset
 
+from hcxai.ellipse import Ellipse
 from hcxai.io import InputError
 from hcxai.sanity import check_settings, cumulative_stages, stage_groups, weighted_layers
 from hcxai.sanity_file import SanityMaps, read_sanity_maps, write_sanity_maps
@@ -31,6 +34,8 @@ SIZE = 40
 N = 8
 STATISTICS = {"bootstrap_samples": 200, "confidence": 0.95, "seed": 1}
 GROUPS = [["hc", "conv3"], ["bn2", "conv2"], ["conv1"]]
+# The skull band of every image, for the tests that do not look at it: a ring.
+RING = np.abs(np.hypot(*np.mgrid[:SIZE, :SIZE] - SIZE / 2) - 12) <= 2
 
 
 def phantom_like_images(n: int = N, seed: int = 0) -> np.ndarray:
@@ -61,10 +66,15 @@ def content(maps: np.ndarray, analyzer: str = "x", backbone: str = "net") -> San
     )
 
 
+def table_of(maps: np.ndarray, **labels: str) -> pd.DataFrame:
+    """`stage_table` of stages x images x s x s maps, each image's band the ring."""
+    return stage_table(content(maps, **labels), STATISTICS, np.stack([RING] * maps.shape[1]))
+
+
 def test_an_explanation_that_ignores_the_model_is_flagged():
     """The input image as the 'explanation' at every stage: similarity 1 when fully randomised."""
     images = phantom_like_images()
-    table = stage_table(content(np.stack([images] * 4)), STATISTICS)
+    table = table_of(np.stack([images] * 4))
     last = table.iloc[-1]
     assert last["stage"] == 3 and last["layers_reinitialised"] == 5
     for metric in ("spearman_abs", "spearman", "ssim"):
@@ -78,7 +88,7 @@ def test_maps_independent_of_the_trained_ones_pass():
     """Stages 1..3 are independent random maps: rank correlation ~0 (sd 1/sqrt(1599) per image)."""
     rng = np.random.default_rng(3)
     maps = rng.standard_normal((4, N, SIZE, SIZE))
-    table = stage_table(content(maps), STATISTICS)
+    table = table_of(maps)
     later = table[table["stage"] > 0]
     assert (later[["spearman_abs_mean", "spearman_mean"]].abs() < 0.05).all().all()
     assert (later["ssim_mean"].abs() < 0.1).all()  # no shared structure
@@ -113,7 +123,7 @@ def test_constant_maps_score_zero_against_a_trained_map_and_nan_without_one():
     stage = per_image[per_image["stage"] == 1]
     assert stage["spearman_abs"].tolist()[:2] == [1.0, 0.0]  # a blank map kept no ranks
     assert np.isnan(stage["spearman_abs"].tolist()[2])
-    table = stage_table(content(np.stack([trained, stage1])), STATISTICS)
+    table = table_of(np.stack([trained, stage1]))
     assert table.iloc[1]["spearman_abs_n"] == 2 and table.iloc[1]["spearman_abs_mean"] == 0.5
     assert table["constant_maps"].tolist() == [1, 1]
 
@@ -126,7 +136,7 @@ def test_a_verdict_on_mostly_blank_randomised_maps_is_undetermined(blank, expect
     trained = rng.standard_normal((N, SIZE, SIZE))
     randomised = rng.standard_normal((N, SIZE, SIZE))
     randomised[:blank] = 0.0
-    table = stage_table(content(np.stack([trained, randomised])), STATISTICS)
+    table = table_of(np.stack([trained, randomised]))
     assert table.iloc[-1]["constant_maps"] == blank and verdict(table) == expected
 
 
@@ -145,7 +155,7 @@ def test_a_method_at_its_floor_passes_though_its_maps_correlate():
     rng = np.random.default_rng(10)
     trained, shared = shared_pattern_maps(seed=11)
     randomised = shared + rng.standard_normal(trained.shape)  # nothing of each image's own
-    table = stage_table(content(np.stack([trained, randomised])), STATISTICS)
+    table = table_of(np.stack([trained, randomised]))
     last = table.iloc[-1]
     assert last["floor_mean"] > 0.4 and last["spearman_abs_mean"] > 0.4
     assert last["excess_ci_low"] <= 0 and verdict(table) == "passes"
@@ -158,7 +168,7 @@ def test_a_method_that_keeps_its_images_maps_fails_though_they_correlate_weakly(
     rng = np.random.default_rng(12)
     trained = rng.standard_normal((N, SIZE, SIZE))
     randomised = trained + 2.0 * rng.standard_normal(trained.shape)
-    table = stage_table(content(np.stack([trained, randomised])), STATISTICS)
+    table = table_of(np.stack([trained, randomised]))
     last = table.iloc[-1]
     assert abs(last["floor_mean"]) < 0.1 and 0.1 < last["spearman_abs_mean"] < 0.5
     assert last["excess_ci_low"] > 0 and verdict(table) == "fails"
@@ -166,7 +176,6 @@ def test_a_method_that_keeps_its_images_maps_fails_though_they_correlate_weakly(
 
 def test_the_excess_interval_is_students_t():
     """Against scipy's one-sample t-test interval (an independent computation)."""
-    from scipy import stats as scipy_stats
 
     from hcxai.stats import mean_t_ci
 
@@ -181,11 +190,14 @@ def test_the_excess_interval_is_students_t():
 def test_pair_and_summary_files(tmp_path):
     rng = np.random.default_rng(7)
     images = phantom_like_images()
+    dataset = tmp_path / "dataset.h5"
+    ids = content(images[None]).image_ids
+    write_dataset(dataset, ids, [Ellipse(20.0, 20.0, 12.0, 12.0, 0.0)] * N, SIZE)
     ignoring = np.stack([images] * 3)
     random = rng.standard_normal((3, N, SIZE, SIZE))
     for name, maps in (("ignoring", ignoring), ("random_maps", random)):
         write_sanity_maps(tmp_path / f"{name}.h5", content(maps, analyzer=name))
-        write_pair(tmp_path / f"{name}.h5", tmp_path / f"{name}.csv", STATISTICS)
+        write_pair(tmp_path / f"{name}.h5", dataset, tmp_path / f"{name}.csv", STATISTICS, 2.0)
     write_summary([tmp_path / "ignoring.csv", tmp_path / "random_maps.csv"], tmp_path / "s.csv")
     summary = pd.read_csv(tmp_path / "s.csv")
     verdicts = summary.groupby("analyzer")[["verdict", "fails_check"]].first()
@@ -194,6 +206,12 @@ def test_pair_and_summary_files(tmp_path):
         "random_maps": {"verdict": "passes", "fails_check": False},
     }
     assert len(summary) == 6 and summary["stage"].tolist() == [0, 1, 2] * 2
+    # The input-copying maps keep their skull focus (scored against the data set's
+    # circle, with localization's own band): nothing lost at any stage.
+    focus = summary.set_index(["analyzer", "stage"])["skull_focus_mean"]
+    assert focus["ignoring", 0] == focus["ignoring", 2] > 1
+    lost = summary.set_index(["analyzer", "stage"])["skull_focus_lost_mean"]
+    assert lost["ignoring", 2] == 0
     assert summary.loc[summary["stage"] == 2, "down_to"].tolist() == ["conv2"] * 2
 
 
@@ -258,7 +276,7 @@ def test_the_figure(tmp_path):
         ("ignoring", np.stack([images] * 3)),
         ("random_maps", rng.standard_normal((3, 2, SIZE, SIZE))),
     ):
-        table = stage_table(content(stack, analyzer=analyzer), STATISTICS)
+        table = table_of(stack, analyzer=analyzer)
         rows.append(table.assign(verdict=verdict(table)))
         maps[("net/mae", analyzer)] = stack[:, 0]
     summary = with_model(pd.concat(rows, ignore_index=True))
@@ -294,3 +312,26 @@ def test_rules_dry_run(tmp_path):
     bad = write_config(tmp_path / "bad.yaml", sanity={"fold": 3})
     failed = run_snakemake(tmp_path, bad, "-n", check=False)
     assert failed.returncode != 0 and "sanity.fold is 3" in failed.stdout + failed.stderr
+
+
+def test_skull_focus_along_the_cascade_is_paired_with_the_trained_maps():
+    """Trained maps = the band itself: skull focus P / K on every image (closed form);
+    fully randomised maps = |noise|: what they lost is the paired difference, its CI
+    scipy's one-sample t interval and its p scipy's Wilcoxon; a blank map drops its image."""
+    rng = np.random.default_rng(21)
+    trained = np.stack([RING.astype(np.float32)] * N)
+    randomised = np.abs(rng.standard_normal((N, SIZE, SIZE))).astype(np.float32)
+    randomised[0] = 0.0  # blank: NaN skull focus, left out of the pair
+    table = table_of(np.stack([trained, randomised]))
+    first, last = table.iloc[0], table.iloc[1]
+    assert first["skull_focus_mean"] == pytest.approx(RING.size / RING.sum())
+    assert first["skull_focus_lost_mean"] == 0 and np.isnan(first["skull_focus_lost_p"])
+    focus = np.array([(m * RING).sum() / m.sum() * RING.size / RING.sum() for m in randomised[1:]])
+    lost = RING.size / RING.sum() - focus
+    assert last["skull_focus_mean"] == pytest.approx(focus.mean())
+    assert last["skull_focus_lost_mean"] == pytest.approx(lost.mean())
+    t = scipy_stats.ttest_1samp(lost, 0.0).confidence_interval(0.95)
+    assert (last["skull_focus_lost_ci_low"], last["skull_focus_lost_ci_high"]) == pytest.approx(
+        (t.low, t.high)
+    )
+    assert last["skull_focus_lost_p"] == pytest.approx(scipy_stats.wilcoxon(lost).pvalue)

@@ -26,13 +26,6 @@ CLUSTER_CONFIG = {
     "backbones": ["resnet50"],
     "losses": ["mae"],
 }
-# Relative differences (|a - b| / max(|b|, 1)) measured between this cluster run
-# (2 TensorFlow threads per train/saliency job on this 2-core machine) and the
-# 1-thread local run, test config, 2026-11-28: MAE table 0.006, per-fold AOPC
-# 0.037, localization 0.009. Float sums in another order change the trained
-# weights a little, and everything after them; the tables are not
-# thread-count independent, so they are compared within this tolerance.
-THREAD_TOLERANCE = 0.05
 
 
 def profile() -> dict:
@@ -42,6 +35,15 @@ def profile() -> dict:
 
 PROFILE = profile()
 PROFILE_THREADS = PROFILE["set-threads"]
+# The cluster trains with the local run's thread count (1): float sums over
+# another number of threads change the trained weights in their last bits, and a
+# small model trained for a few epochs turns that into MAE differences of 0.6% to
+# 7.5% (measured on two seeds), which no fixed tolerance bounds. With the same
+# training threads the models are the same, so the MAE table must be equal; the
+# saliency jobs keep the profile's 2 threads (which the thread tests check), so the
+# maps, and the AOPC and localization made from them, differ in float rounding only.
+TEST_THREADS = {**PROFILE_THREADS, "train": 1}
+MAP_ROUNDING_TOLERANCE = 1e-4
 TF_RULES = ("train", "saliency", "sanity_maps")
 GPU_RULES = ("train", "saliency", "sanity_maps")
 # Memory cut to fit this 24 GB machine; everything else is the profile's.
@@ -89,6 +91,8 @@ TEST_CLUSTER_ARGS = [
     # CPUs (train 4, saliency and sanity_maps 2).
     "--set-resources",
     *set_resources(),
+    "--set-threads",
+    *(f"{rule}={threads}" for rule, threads in TEST_THREADS.items()),
 ]
 
 
@@ -277,13 +281,14 @@ def test_jobs_ran_with_the_profiles_thread_counts(slurm_run):
         threads = [PROFILE_THREADS[rule] for rule in rules_of(job) if rule in TF_RULES]
         if threads:
             assert int(job["NumCPUs"]) == max(threads), job
-    # What TensorFlow itself ran with, as each job's log records it: the profile's
-    # threads, which Snakemake caps at the cores the node really has.
+    # What TensorFlow itself ran with, as each job's log records it: the threads
+    # given (the profile's for saliency, the test's for train), which Snakemake caps
+    # at the cores the node really has.
     for rule, log in (
         ("train", "logs/train/resnet50/mae/fold0.log"),
         ("saliency", "logs/saliency/resnet50/mae/fold0/gradient.log"),
     ):
-        threads = min(PROFILE_THREADS[rule], os.cpu_count() or 1)
+        threads = min(TEST_THREADS[rule], os.cpu_count() or 1)
         assert f"{threads} intra-op thread(s)" in (workdir / log).read_text(), log
 
 
@@ -299,9 +304,10 @@ def max_relative_difference(a: pd.DataFrame, b: pd.DataFrame) -> float:
         return float(np.nanmax(np.abs(x - y) / np.maximum(np.abs(y), 1.0)))
 
 
-def test_cluster_results_equal_the_local_run_within_the_thread_tolerance(slurm_run, local_run):
-    """The cluster runs more threads per job than the local run (1): float sums in
-    another order. THREAD_TOLERANCE is what that was measured to change."""
+def test_cluster_results_equal_the_local_run(slurm_run, local_run):
+    """Same models (same training threads): the MAE table is equal to the last digit;
+    the maps come from 2-thread saliency jobs against the local run's 1, so the tables
+    made from them agree within float rounding (MAP_ROUNDING_TOLERANCE)."""
     workdir, _, _ = slurm_run
     differences = {}
     for name in ("mae_table.csv", "aopc.csv", "localization.csv"):
@@ -311,7 +317,8 @@ def test_cluster_results_equal_the_local_run_within_the_thread_tolerance(slurm_r
         local = local[local["loss"].isin(CLUSTER_CONFIG["losses"])]
         differences[name] = max_relative_difference(cluster_table, local.reset_index(drop=True))
     print("max relative difference, cluster vs local:", differences)
-    assert max(differences.values()) <= THREAD_TOLERANCE, differences
+    assert differences["mae_table.csv"] == 0.0, differences
+    assert max(differences.values()) <= MAP_ROUNDING_TOLERANCE, differences
 
 
 def test_a_cancelled_job_is_retried_and_leaves_no_half_written_output(slurm_run):

@@ -247,7 +247,10 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
     Chance lines: 1 for skull focus; for rank accuracy the mean band share, what
     a map unrelated to the image scores. A second line: the edge detector's mean
     (a Sobel map of the input, no model), what a map that only follows the image's
-    edges scores. Analyzers in the paper's order, the random map in gray beside them.
+    edges scores. A black tick per analyzer: the skull focus of its maps of the fully
+    randomised network (the sanity check's images), what the architecture and the input
+    give without training. Analyzers in the paper's order, the random map in gray beside
+    them.
     """
 
     order = {name: k for k, name in enumerate(PAPER_ORDER)}
@@ -268,6 +271,12 @@ def plot_localization(summary: pd.DataFrame, path: str) -> plt.Figure:
             axis.axhline(chance, color="tab:red", linestyle="--", linewidth=1, label="chance")
             edge = float(frame[f"edge_{metric}_mean"].mean())
             axis.axhline(edge, color="tab:green", linestyle=":", label="edge detector (no model)")
+            if metric == "skull_focus":
+                randomised = frame["randomised_skull_focus_mean"].to_numpy(dtype=float)
+                axis.scatter(
+                    positions, randomised, marker="_", s=250, color="black", zorder=3,
+                    label="fully randomised model",
+                )  # fmt: skip
             axis.set_xticks(positions, frame["analyzer"], rotation=45, ha="right", fontsize=7)
             axis.set(ylabel=label, title=f"Reg-{model}: {label}")
             axis.legend(fontsize=7)

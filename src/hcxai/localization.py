@@ -65,11 +65,15 @@ PER_IMAGE = {
 # results/localization.csv: each metric's mean and CI, the edge detector's, and the
 # analyzer's paired difference to it; fewer than two finite scores give NaN bounds.
 SUMMARISED = (*METRICS, *EDGE_METRICS, *(f"{metric}_minus_edge" for metric in MAP_METRICS))
-SUMMARY = {"backbone": "id", "loss": "id", "analyzer": "id", "n_images": "int"} | {
-    f"{metric}_{part}": "number_or_nan"
-    for metric in SUMMARISED
-    for part in ("mean", "ci_low", "ci_high")
-}
+SUMMARY = (
+    {"backbone": "id", "loss": "id", "analyzer": "id", "n_images": "int"}
+    | {
+        f"{metric}_{part}": "number_or_nan"
+        for metric in SUMMARISED
+        for part in ("mean", "ci_low", "ci_high")
+    }
+    | {"p_vs_edge": "number_or_nan", "p_vs_edge_holm": "number_or_nan"}
+)
 # Bisection halvings of the root bracket: 2^-64 of a bracket of at most ~1e4
 # (pixels <= 1e3 px from the centre, axis ratio <= 100) is below double precision.
 BISECTION_STEPS = 64
@@ -329,10 +333,13 @@ def summarise(
     Why paired: the analyzer and the edge detector score the same images, so the
     difference per image removes the between-image spread of the skull's visibility.
     NaN scores (maps without relevance) are left out of a metric's mean and CI.
+    `p_vs_edge` is the Wilcoxon signed-rank p of skull focus against the edge
+    detector's, `p_vs_edge_holm` its Holm adjustment over the model's analyzers: the
+    scorecard reads ~9 such comparisons per model at once.
     Rows: models in order of appearance, analyzers in the paper's order.
     """
     # Imported here: scipy.stats costs the per-image jobs half their start-up.
-    from hcxai.stats import mean_ci
+    from hcxai.stats import holm, mean_ci, signed_rank_test
 
     differences = {
         f"{metric}_minus_edge": per_image[metric] - per_image[f"edge_{metric}"]
@@ -346,8 +353,11 @@ def summarise(
             ci = mean_ci(group[metric].to_numpy(), confidence, n_resamples, seed)
             row[f"{metric}_mean"], row[f"{metric}_ci_low"] = ci.mean, ci.low
             row[f"{metric}_ci_high"] = ci.high
+        _, row["p_vs_edge"], _ = signed_rank_test(group["skull_focus"], group["edge_skull_focus"])
         rows.append(row)
-    return pd.DataFrame(rows)
+    summary = pd.DataFrame(rows)
+    summary["p_vs_edge_holm"] = summary.groupby(MODEL_KEYS, sort=False)["p_vs_edge"].transform(holm)
+    return summary
 
 
 def read_scores(per_image_files: list[str]) -> pd.DataFrame:

@@ -312,12 +312,24 @@ def write_meta_explanations(
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
 
 
+def errors_differ_holm(summary: pd.DataFrame, key: list[str]) -> pd.Series:
+    """Holm's adjustment of `errors_differ_p` over each model's analyzers (one test per
+    analyzer, repeated on its clusters' rows): ~9 tests at once flag some by chance."""
+    from hcxai.stats import holm
+
+    tests = summary.drop_duplicates(key)[[*key, "errors_differ_p"]]
+    per_model = tests.groupby(key[:-1], sort=False)["errors_differ_p"]
+    tests = tests.assign(errors_differ_p_holm=per_model.transform(holm))
+    return summary[key].merge(tests, on=key, how="left")["errors_differ_p_holm"].to_numpy()
+
+
 def write_meta_summary(
     table_paths: list[str], stability_paths: list[str], out_path: str, alpha: float
 ) -> None:
     """`results/meta.csv`: per model x analyzer x cluster, its size and mean error; then per
     model x analyzer (repeated on its clusters' rows) whether the clusters' errors differ
-    (Kruskal-Wallis p < `alpha`) and how stable the clustering is under subsampling."""
+    (Kruskal-Wallis p, Holm-adjusted over the model's analyzers, < `alpha`) and how stable
+    the clustering is under subsampling."""
     from hcxai.io import InputError, atomic_output, read_table
 
     key = ["backbone", "loss", "analyzer"]
@@ -335,8 +347,9 @@ def write_meta_summary(
         summary["errors_differ_p"] = errors_differ_p(table)
         rows.append(summary)
     out = pd.concat(rows, ignore_index=True)
+    out["errors_differ_p_holm"] = errors_differ_holm(out, key)
     # NaN (untestable) is no evidence of a difference.
-    out["errors_differ"] = out["errors_differ_p"] < alpha
+    out["errors_differ"] = out["errors_differ_p_holm"] < alpha
     out = out.merge(stability, on=key, how="left", validate="many_to_one")
     missing = out.loc[out["stability_subsamples"].isna(), key].drop_duplicates()
     if len(missing):

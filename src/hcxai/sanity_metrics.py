@@ -30,6 +30,14 @@ excess CI lies above 0. The verdict is the fully randomised stage's: `fails`
 (still above the floor), `passes`, or `undetermined` (fewer than two images to
 compare, or more than half the randomised maps constant: a verdict resting on
 blank maps says nothing); the table says how many images it rests on.
+
+Localization's model baseline: per stage, the skull focus of its maps
+(hcxai.localization, the same band) and what the stage lost against the trained
+maps of the same images (trained minus stage: mean, Student-t CI, Wilcoxon p). A
+trained map whose skull focus the fully randomised network keeps owes it to the
+architecture and the input, not to what the model learned (Adebayo et al.'s
+edge-detector argument); the scorecard tests the loss, Holm-adjusted over the
+model's analyzers.
 Pure NumPy/scipy/scikit-image (workflow env).
 """
 
@@ -45,10 +53,13 @@ import pandas as pd
 from scipy import stats as scipy_stats
 from skimage.metrics import structural_similarity
 
+from hcxai.data import load_dataset
+from hcxai.ellipse import Ellipse
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
+from hcxai.localization import band_mask, skull_focus
 from hcxai.models import MODEL_KEYS
 from hcxai.sanity_file import SanityMaps, read_sanity_maps
-from hcxai.stats import mean_ci, mean_t_ci
+from hcxai.stats import mean_ci, mean_t_ci, signed_rank_test
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +133,38 @@ def floor(content: SanityMaps) -> np.ndarray:
     )
 
 
-def stage_table(content: SanityMaps, statistics: Mapping[str, Any]) -> pd.DataFrame:
+def skull_bands(image_ids: Sequence[str], dataset_path: str | Path, band_px: float) -> np.ndarray:
+    """The skull band (hcxai.localization) of each image, in the maps' order: n x s x s."""
+    data = load_dataset(dataset_path)
+    size = data.images.shape[-1]
+    return np.stack(
+        [
+            band_mask(Ellipse(*data.ellipse_resized[row]), size, band_px)
+            for row in data.index_of(list(image_ids))
+        ]
+    )
+
+
+def stage_skull_focus(content: SanityMaps, bands: np.ndarray) -> np.ndarray:
+    """Skull focus of every stage's map of every image: (S + 1) x n (NaN for a blank map)."""
+    return np.array(
+        [
+            [skull_focus(m.astype(np.float64), band) for m, band in zip(maps, bands, strict=True)]
+            for maps in content.maps
+        ]
+    )
+
+
+def stage_table(
+    content: SanityMaps, statistics: Mapping[str, Any], bands: np.ndarray
+) -> pd.DataFrame:
     """Per stage: what it re-initialised, each metric's mean and bootstrap CI over images,
-    the method's floor and the stage's excess over it (mean, Student-t CI)."""
+    the method's floor and the stage's excess over it (mean, Student-t CI), and the skull
+    focus of its maps (`bands`: each image's skull band) with what it lost against the
+    trained maps (paired, Student-t CI, Wilcoxon p)."""
     per_image = similarities(content)
     floors = floor(content)
+    focus = stage_skull_focus(content, bands)
     floor_interval = mean_ci(
         floors,
         confidence=statistics["confidence"],
@@ -173,6 +211,23 @@ def stage_table(content: SanityMaps, statistics: Mapping[str, Any]) -> pd.DataFr
             "excess_n": excess.n,
             "similar_to_trained": bool(excess.low > 0),
         }
+        stage_focus = mean_ci(
+            focus[stage],
+            confidence=statistics["confidence"],
+            n_resamples=statistics["bootstrap_samples"],
+            seed=statistics["seed"],
+        )
+        lost = mean_t_ci(focus[0] - focus[stage], statistics["confidence"])
+        _, lost_p, _ = signed_rank_test(focus[0], focus[stage])
+        row |= {
+            "skull_focus_mean": stage_focus.mean,
+            "skull_focus_ci_low": stage_focus.low,
+            "skull_focus_ci_high": stage_focus.high,
+            "skull_focus_lost_mean": lost.mean,
+            "skull_focus_lost_ci_low": lost.low,
+            "skull_focus_lost_ci_high": lost.high,
+            "skull_focus_lost_p": lost_p if stage else float("nan"),
+        }
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -202,6 +257,12 @@ PAIR_TABLE = {
     },
     "excess_n": "int",
     "similar_to_trained": "bool",
+    **{
+        f"skull_focus{part}_{bound}": "number_or_nan"
+        for part in ("", "_lost")
+        for bound in ("mean", "ci_low", "ci_high")
+    },
+    "skull_focus_lost_p": "number_or_nan",
 }
 SUMMARY_TABLE = PAIR_TABLE | {"verdict": VERDICTS, "fails_check": "bool"}  # results/sanity.csv
 
@@ -219,16 +280,24 @@ def fails_check(table: pd.DataFrame) -> bool:
     return verdict(table) == "fails"
 
 
-def write_pair(maps_path: str | Path, out_path: str | Path, statistics: Mapping[str, Any]) -> None:
-    """`results/sanity/{backbone}/{loss}/{analyzer}.csv` from its maps file."""
+def write_pair(
+    maps_path: str | Path,
+    dataset_path: str | Path,
+    out_path: str | Path,
+    statistics: Mapping[str, Any],
+    band_px: float,
+) -> None:
+    """`results/sanity/{backbone}/{loss}/{analyzer}.csv` from its maps file and the data
+    set's skull ellipses (`band_px`: localization's band half-width)."""
     content = read_sanity_maps(maps_path)
-    table = stage_table(content, statistics)
+    table = stage_table(content, statistics, skull_bands(content.image_ids, dataset_path, band_px))
     with atomic_output(out_path) as tmp:
         table.to_csv(tmp, index=False)
     last = table.iloc[-1]
     log.info(
         "%s on %s (%s loss): fully randomised (%d/%d layers) Spearman |map| %.3f, floor %.3f, "
-        "excess %.3f [%.3f, %.3f] over %d images (%d constant maps): %s",
+        "excess %.3f [%.3f, %.3f] over %d images (%d constant maps): %s; skull focus %.2f "
+        "(trained %.2f)",
         content.analyzer,
         content.backbone,
         content.loss,
@@ -242,6 +311,8 @@ def write_pair(maps_path: str | Path, out_path: str | Path, statistics: Mapping[
         last["excess_n"],
         last["constant_maps"],
         verdict(table),
+        last["skull_focus_mean"],
+        table.iloc[0]["skull_focus_mean"],
     )
 
 

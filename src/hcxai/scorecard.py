@@ -17,7 +17,8 @@ Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
   ~1/3 of the images;
 * localization: skull focus with its CI (1 = a map that ignores the image), the
   edge detector's (a Sobel map of the input, no model) and the paired difference
-  to it with its CI, and `beats_edge_detector` when that CI lies wholly above 0;
+  to it with its CI and Wilcoxon p, and `beats_edge_detector` when that p, Holm-adjusted
+  over the model's analyzers, is below `statistics.alpha` and the difference positive;
 * faithfulness across imputations: `faithful_across_imputations` when the analyzer
   beats the random order (Wilcoxon, Holm-adjusted over the model's analyzers) under
   every scored imputation x measure, and in how many of them it does
@@ -26,7 +27,12 @@ Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
   randomisation, with its CI, the method's floor (its trained maps of different
   images), the excess over the floor with its CI and the images it rests on, the
   verdict (passes / fails / undetermined) and `survives_randomisation` for a
-  pass (hcxai.sanity_metrics).
+  pass (hcxai.sanity_metrics);
+* localization against the model's own randomisation: the skull focus of the fully
+  randomised network's maps (the sanity images, one fold), the paired difference
+  trained minus randomised with its Student-t CI and Wilcoxon p, and
+  `beats_randomised_model` when that p, Holm-adjusted over the model's analyzers, is
+  below alpha and the difference positive: the skull focus was learned, not built in.
 
 `results/ranking_agreement.csv`: per model and imputation x measure, Kendall's tau
 between the analyzers ranked by mean MoRF AOPC (lower better) and by mean skull focus
@@ -54,7 +60,14 @@ from hcxai.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.localization import SUMMARY as LOCALIZATION
 from hcxai.localization import read_scores
 from hcxai.models import MODEL_KEYS, model_label, models_of, of_model
-from hcxai.stats import IMAGE, STATS_TABLE, beats_random, describe_duplicates, image_bootstrap
+from hcxai.stats import (
+    IMAGE,
+    STATS_TABLE,
+    beats_random,
+    describe_duplicates,
+    holm,
+    image_bootstrap,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +103,17 @@ def _faithfulness(aopc_stats: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return card
 
 
-def _localization(localization: pd.DataFrame) -> pd.DataFrame:
-    """Skull focus, the edge detector's, and the paired difference to it, with CIs."""
+def _localization(localization: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Skull focus, the edge detector's, and the paired difference to it, with CIs and
+    the Wilcoxon p against it (raw and Holm-adjusted over the model's analyzers)."""
     columns = ["skull_focus", "edge_skull_focus", "skull_focus_minus_edge"]
     columns = [f"{c}_{part}" for c in columns for part in ("mean", "ci_low", "ci_high")]
+    columns += ["p_vs_edge", "p_vs_edge_holm"]
     card = localization.set_index(KEYS)[columns].rename(columns=lambda c: c.replace("_mean", ""))
     # A map that follows the input's edges scores well above 1 without a model.
-    card["beats_edge_detector"] = card["skull_focus_minus_edge_ci_low"] > 0
+    card["beats_edge_detector"] = (card["p_vs_edge_holm"] < alpha) & (
+        card["skull_focus_minus_edge"] > 0
+    )
     return card
 
 
@@ -147,10 +164,13 @@ def per_fold(pairs: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
-    """The fully randomised stage of each model x analyzer."""
+def _sanity(sanity: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """The fully randomised stage of each model x analyzer: its similarity to the trained
+    maps against the floor, and the skull focus the trained maps lose to it (Holm over
+    the model's analyzers)."""
     sanity = sanity.reset_index(drop=True)  # idxmax labels must be unique
     last = sanity.loc[sanity.groupby(KEYS)["stage"].idxmax()].set_index(KEYS)
+    p_holm = last.groupby(MODEL_KEYS, sort=False)["skull_focus_lost_p"].transform(holm)
     return pd.DataFrame(
         {
             "randomised_spearman_abs": last["spearman_abs_mean"],
@@ -164,6 +184,13 @@ def _sanity(sanity: pd.DataFrame) -> pd.DataFrame:
             "randomisation_verdict": last["verdict"],
             # Only a determined pass counts: mostly blank randomised maps say nothing.
             "survives_randomisation": last["verdict"] == "passes",
+            "randomised_skull_focus": last["skull_focus_mean"],
+            "skull_focus_minus_randomised": last["skull_focus_lost_mean"],
+            "skull_focus_minus_randomised_ci_low": last["skull_focus_lost_ci_low"],
+            "skull_focus_minus_randomised_ci_high": last["skull_focus_lost_ci_high"],
+            "p_vs_randomised": last["skull_focus_lost_p"],
+            "p_vs_randomised_holm": p_holm,
+            "beats_randomised_model": (p_holm < alpha) & (last["skull_focus_lost_mean"] > 0),
         }
     )
 
@@ -184,8 +211,8 @@ def scorecard(
         _faithfulness(aopc_stats, alpha)
         .join(folds)
         .join(_across_imputations(faithfulness))
-        .join(_localization(localization))
-        .join(_sanity(sanity))
+        .join(_localization(localization, alpha))
+        .join(_sanity(sanity, alpha))
     )
     card = card.reset_index()
     first_seen = {key: list(dict.fromkeys(aopc_stats[key])) for key in MODEL_KEYS}
@@ -375,6 +402,6 @@ def write_scorecard(
             frame.to_csv(tmp, index=False, float_format="%.6g")
     shown = [*KEYS, "aopc_morf", "beats_random", "beats_random_every_fold"]
     shown += ["faithful_across_imputations", "skull_focus", "beats_edge_detector"]
-    shown += ["beats_edge_detector_every_fold", "survives_randomisation"]
+    shown += ["beats_edge_detector_every_fold", "beats_randomised_model", "survives_randomisation"]
     log.info("scorecard:\n%s", card[shown].to_string(index=False))
     log.info("ranking agreement (Kendall's tau):\n%s", agreement.to_string(index=False))

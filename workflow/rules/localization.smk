@@ -51,7 +51,8 @@ rule localization_summary:
 
 rule localization_figure:
     input:
-        "results/localization.csv",
+        summary="results/localization.csv",
+        sanity="results/sanity.csv",
     output:
         report(
             "results/figures/localization.png",

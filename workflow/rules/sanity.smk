@@ -42,7 +42,8 @@ rule sanity_maps:
 
 rule sanity_similarity:
     input:
-        SANITY_MAPS,
+        maps=SANITY_MAPS,
+        dataset=DATASET,
     output:
         SANITY_PAIR,
     log:
@@ -55,6 +56,7 @@ rule sanity_similarity:
             bootstrap_samples=config["statistics"]["bootstrap_samples"],
             seed=config["statistics"]["seed"],
         ),
+        band_px=config["localization"]["band_px"],
     script:
         "../scripts/sanity_similarity.py"
 

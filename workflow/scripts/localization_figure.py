@@ -6,6 +6,7 @@ from hcxai.report import write_localization_figure
 run_job(
     snakemake.log[0],
     write_localization_figure,
-    summary_path=snakemake.input[0],
+    summary_path=snakemake.input.summary,
+    sanity_path=snakemake.input.sanity,
     out_path=snakemake.output[0],
 )
