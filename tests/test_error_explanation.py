@@ -62,7 +62,7 @@ def test_table_joins_each_images_error_focus_and_morf_aopc(tmp_path):
     assert row["rho_error_aopc"] == 1.0
 
 
-def test_p_values_are_scipys_and_holm_runs_over_the_whole_table():
+def test_p_values_are_scipys_and_holm_runs_over_the_models_correlations():
     """Three analyzers x two scores = a family of 6 (one rho undefined, so 5 tests).
 
     Oracles: scipy.stats.spearmanr's p per cell, Holm's step-down by hand over the 5
@@ -109,6 +109,11 @@ def test_p_values_are_scipys_and_holm_runs_over_the_whole_table():
         assert table.loc[a, f"p_holm_{score}"] == pytest.approx(want, rel=1e-12)
     assert table.loc["random", ["p_aopc", "p_holm_aopc", "rho_error_aopc"]].isna().all()
     lifted = [c for c in raw if raw[c] < 0.05 <= adjusted[c]]
-    assert lifted  # the planted case: significant alone, not in the family of the table
+    assert lifted  # the planted case: significant alone, not in the family of the model
+    # Another model in the same table is a family of its own: this model's rows stay.
+    other = per_image.assign(backbone="resnet50", abs_error_px=np.tile(rng.permutation(error), 3))
+    both = ee.error_explanation_table(pd.concat([per_image, other]), 0.95, 500, 0)
+    alone = table.reset_index()[both.columns]
+    pd.testing.assert_frame_equal(both[both["backbone"] == "vgg16"].reset_index(drop=True), alone)
     a, score = lifted[0]
     assert table.loc[a, f"ci_high_{score}"] < 0 or table.loc[a, f"ci_low_{score}"] > 0

@@ -5,8 +5,9 @@ correlation between each image's absolute HC error and (a) its skull focus
 (`hcxai.localization`), (b) its MoRF AOPC (`hcxai.aopc`), each with a seeded
 percentile-bootstrap CI that resamples images (pairs kept together;
 scipy.stats.bootstrap), scipy's p-value of rho = 0 and Holm's adjustment of it over
-every correlation of the table (all models x analyzers x scores: read together, the
-unadjusted CIs exclude 0 for some by chance). The paper's reading of Fig. 5
+every correlation of the model (its analyzers x scores: read together, the unadjusted
+CIs exclude 0 for some by chance). Per model, like every other Holm family of hcxai:
+a model's rows must not change with which other models a run trains. The paper's reading of Fig. 5
 (well-predicted images show the head contour, badly predicted ones spread maps)
 predicts a negative correlation with skull focus.
 """
@@ -100,7 +101,7 @@ def error_explanation_table(
     per_image: pd.DataFrame, confidence: float, n_resamples: int, seed: int
 ) -> pd.DataFrame:
     """Per model x analyzer: n images and, for each score, rho with its CI, its p and the
-    p Holm-adjusted over the whole table (NaN where rho is)."""
+    p Holm-adjusted over the model's analyzers x scores (NaN where rho is)."""
     rows = []
     for model, analyzer, group in model_analyzer_groups(per_image):
         row = {**model, "analyzer": analyzer, "n_images": len(group)}
@@ -117,7 +118,10 @@ def error_explanation_table(
         rows.append(row)
     table = pd.DataFrame(rows)
     p_columns = [f"p_{score}" for score in SCORES]
-    adjusted = holm(table[p_columns].to_numpy().ravel()).reshape(len(table), len(SCORES))
+    adjusted = np.full((len(table), len(SCORES)), np.nan)
+    for rows in table.groupby(MODEL_KEYS, sort=False).indices.values():
+        family = table.loc[rows, p_columns].to_numpy()
+        adjusted[rows] = holm(family.ravel()).reshape(family.shape)
     for k, score in enumerate(SCORES):
         table.insert(table.columns.get_loc(f"p_{score}") + 1, f"p_holm_{score}", adjusted[:, k])
     return table
