@@ -48,7 +48,8 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                           for part in ("mean", "ci_low", "ci_high")}  # fmt: skip
                 localization.append({**model, "analyzer": analyzer, "n_images": 4, **scores,
                                      "skull_focus_mean": focus, "skull_focus_ci_low": focus - 0.5,
-                                     "skull_focus_ci_high": focus + 0.5})  # fmt: skip
+                                     "skull_focus_ci_high": focus + 0.5,
+                                     "p_vs_edge": 1.0, "p_vs_edge_holm": 1.0})  # fmt: skip
             for fold in ("all", "0"):
                 mae.append({**model, "fold": fold, "n_test": 4,
                             "mae_px": value(backbone, loss, "random", 20) + (fold == "0") * 99,
