@@ -157,13 +157,12 @@ def write_perturbation_curves_figure(curves_path: str, out_path: str) -> None:
 def write_localization_figure(summary_path: str, sanity_path: str, out_path: str) -> None:
     """Skull focus and rank accuracy per model x analyzer from results/localization.csv,
     with the fully randomised model's skull focus from results/sanity.csv."""
-    from hcxai.sanity_metrics import SUMMARY_TABLE  # scikit-image: only here
+    from hcxai.sanity_metrics import SUMMARY_TABLE, fully_randomised  # scikit-image: only here
 
     keys = [*MODEL_KEYS, "analyzer"]
     summary = read_table(summary_path, LOCALIZATION, rule="localization_summary", unique=keys)
     sanity = read_table(sanity_path, SUMMARY_TABLE, rule="sanity_summary", unique=[*keys, "stage"])
-    randomised = sanity.sort_values("stage").groupby(keys, sort=False).tail(1)
-    randomised = randomised[[*keys, "skull_focus_mean"]].rename(
+    randomised = fully_randomised(sanity)[[*keys, "skull_focus_mean"]].rename(
         columns={"skull_focus_mean": "randomised_skull_focus_mean"}
     )
     plot_localization(with_model(summary.merge(randomised, on=keys, how="left")), out_path)

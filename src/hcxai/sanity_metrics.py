@@ -218,7 +218,7 @@ def stage_table(
             seed=statistics["seed"],
         )
         lost = mean_t_ci(focus[0] - focus[stage], statistics["confidence"])
-        _, lost_p, _ = signed_rank_test(focus[0], focus[stage])
+        lost_p = signed_rank_test(focus[0], focus[stage])[1] if stage else float("nan")
         row |= {
             "skull_focus_mean": stage_focus.mean,
             "skull_focus_ci_low": stage_focus.low,
@@ -226,7 +226,7 @@ def stage_table(
             "skull_focus_lost_mean": lost.mean,
             "skull_focus_lost_ci_low": lost.low,
             "skull_focus_lost_ci_high": lost.high,
-            "skull_focus_lost_p": lost_p if stage else float("nan"),
+            "skull_focus_lost_p": lost_p,
         }
         rows.append(row)
     return pd.DataFrame(rows)
@@ -265,6 +265,12 @@ PAIR_TABLE = {
     "skull_focus_lost_p": "number_or_nan",
 }
 SUMMARY_TABLE = PAIR_TABLE | {"verdict": VERDICTS, "fails_check": "bool"}  # results/sanity.csv
+
+
+def fully_randomised(sanity: pd.DataFrame) -> pd.DataFrame:
+    """The last (fully randomised) stage's row of each model x analyzer of sanity.csv."""
+    sanity = sanity.reset_index(drop=True)  # idxmax labels must be unique
+    return sanity.loc[sanity.groupby([*MODEL_KEYS, "analyzer"], sort=False)["stage"].idxmax()]
 
 
 def verdict(table: pd.DataFrame) -> str:

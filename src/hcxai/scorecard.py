@@ -67,6 +67,7 @@ from hcxai.stats import (
     describe_duplicates,
     holm,
     image_bootstrap,
+    significantly_better,
 )
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,8 @@ def _localization(localization: pd.DataFrame, alpha: float) -> pd.DataFrame:
     columns += ["p_vs_edge", "p_vs_edge_holm"]
     card = localization.set_index(KEYS)[columns].rename(columns=lambda c: c.replace("_mean", ""))
     # A map that follows the input's edges scores well above 1 without a model.
-    card["beats_edge_detector"] = (card["p_vs_edge_holm"] < alpha) & (
-        card["skull_focus_minus_edge"] > 0
+    card["beats_edge_detector"] = significantly_better(
+        card["p_vs_edge_holm"], card["skull_focus_minus_edge"], alpha
     )
     return card
 
@@ -168,8 +169,9 @@ def _sanity(sanity: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """The fully randomised stage of each model x analyzer: its similarity to the trained
     maps against the floor, and the skull focus the trained maps lose to it (Holm over
     the model's analyzers)."""
-    sanity = sanity.reset_index(drop=True)  # idxmax labels must be unique
-    last = sanity.loc[sanity.groupby(KEYS)["stage"].idxmax()].set_index(KEYS)
+    from hcxai.sanity_metrics import fully_randomised  # scikit-image: only here
+
+    last = fully_randomised(sanity).set_index(KEYS)
     p_holm = last.groupby(MODEL_KEYS, sort=False)["skull_focus_lost_p"].transform(holm)
     return pd.DataFrame(
         {
@@ -190,7 +192,9 @@ def _sanity(sanity: pd.DataFrame, alpha: float) -> pd.DataFrame:
             "skull_focus_minus_randomised_ci_high": last["skull_focus_lost_ci_high"],
             "p_vs_randomised": last["skull_focus_lost_p"],
             "p_vs_randomised_holm": p_holm,
-            "beats_randomised_model": (p_holm < alpha) & (last["skull_focus_lost_mean"] > 0),
+            "beats_randomised_model": significantly_better(
+                p_holm, last["skull_focus_lost_mean"], alpha
+            ),
         }
     )
 

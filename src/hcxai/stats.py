@@ -331,10 +331,15 @@ def versus_random(
     return interval, p
 
 
+def significantly_better(p_holm: pd.Series, improvement: pd.Series, alpha: float) -> pd.Series:
+    """Better than a baseline: Holm-adjusted p < alpha and the difference on the good side
+    (`improvement` > 0); a two-sided test also flags what is significantly *worse*."""
+    return (p_holm < alpha) & (improvement > 0)
+
+
 def beats_random(p_holm: pd.Series, minus_random: pd.Series, alpha: float) -> pd.Series:
-    """Significantly below the random order: Holm-adjusted p < alpha and a negative mean
-    difference (a two-sided test also flags analyzers significantly *worse* than random)."""
-    return (p_holm < alpha) & (minus_random < 0)
+    """Significantly below the random order (lower AOPC is better)."""
+    return significantly_better(p_holm, -minus_random, alpha)
 
 
 def aopc_pairwise(per_image: pd.DataFrame, order: str = "morf", *, alpha: float) -> pd.DataFrame:
