@@ -208,7 +208,9 @@ def build_summary_stages(root: Path) -> None:
         attributes = {"analyzer": a, "backbone": "vgg16", "loss": "mae", "params": {}}
         attributes["layers"] = ["c1", "hc"]
         stages = [[], ["hc"], ["hc", "c1"]]
-        write_sanity_maps(root / sanity(a, "h5"), SanityMaps(maps, ids, stages, attributes))
+        write_sanity_maps(
+            root / sanity(a, "h5"), SanityMaps(maps, ids, stages, attributes, maps[-1])
+        )
         sanity_metrics.write_pair(
             root / sanity(a, "h5"), root / DATASET, root / sanity(a, "csv"), STATISTICS, 2.0
         )

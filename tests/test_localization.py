@@ -481,14 +481,10 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
             write_maps(path, ids[2 * fold : 2 * fold + 2], maps)
     for analyzer in ("gradient", "random"):  # the figure's randomised-model baseline
         attributes = {"analyzer": analyzer, "backbone": "vgg16", "loss": "mae", "params": {}}
+        maps = rng.standard_normal((2, 3, size, size)).astype(np.float32)
         write_sanity_maps(
             tmp_path / f"results/sanity/vgg16/mae/{analyzer}.h5",
-            SanityMaps(
-                rng.standard_normal((2, 3, size, size)).astype(np.float32),
-                ids[:3],
-                [[], ["hc"]],
-                attributes | {"layers": ["hc"]},
-            ),
+            SanityMaps(maps, ids[:3], [[], ["hc"]], attributes | {"layers": ["hc"]}, maps[-1]),
         )
     rules = ("--allowed-rules", "localization", "localization_summary", "localization_figure")
     rules += ("sanity_similarity", "sanity_summary")

@@ -20,6 +20,7 @@ from hcxai.io import InputError
 from hcxai.sanity import check_settings, cumulative_stages, stage_groups, weighted_layers
 from hcxai.sanity_file import SanityMaps, read_sanity_maps, write_sanity_maps
 from hcxai.sanity_metrics import (
+    data_randomisation_verdict,
     fails_check,
     similarities,
     spearman,
@@ -50,7 +51,13 @@ def phantom_like_images(n: int = N, seed: int = 0) -> np.ndarray:
     return np.stack(images).astype(np.float32)
 
 
-def content(maps: np.ndarray, analyzer: str = "x", backbone: str = "net") -> SanityMaps:
+def content(
+    maps: np.ndarray,
+    analyzer: str = "x",
+    backbone: str = "net",
+    permuted: np.ndarray | None = None,
+) -> SanityMaps:
+    """Stages x images maps; the permuted-label model's maps are the last stage's unless given."""
     stages = cumulative_stages(GROUPS[: maps.shape[0] - 1])
     return SanityMaps(
         maps=maps.astype(np.float32),
@@ -63,10 +70,11 @@ def content(maps: np.ndarray, analyzer: str = "x", backbone: str = "net") -> San
             "params": {"seed": 1},
             "layers": ["conv1", "bn2", "conv2", "conv3", "hc"],
         },
+        permuted_label_maps=(maps[-1] if permuted is None else permuted).astype(np.float32),
     )
 
 
-def table_of(maps: np.ndarray, **labels: str) -> pd.DataFrame:
+def table_of(maps: np.ndarray, **labels) -> pd.DataFrame:
     """`stage_table` of stages x images x s x s maps, each image's band the ring."""
     return stage_table(content(maps, **labels), STATISTICS, np.stack([RING] * maps.shape[1]))
 
@@ -200,10 +208,19 @@ def test_pair_and_summary_files(tmp_path):
         write_pair(tmp_path / f"{name}.h5", dataset, tmp_path / f"{name}.csv", STATISTICS, 2.0)
     write_summary([tmp_path / "ignoring.csv", tmp_path / "random_maps.csv"], tmp_path / "s.csv")
     summary = pd.read_csv(tmp_path / "s.csv")
-    verdicts = summary.groupby("analyzer")[["verdict", "fails_check"]].first()
+    columns = ["verdict", "fails_check", "data_randomisation_verdict"]
+    verdicts = summary.groupby("analyzer")[columns].first()
     assert verdicts.to_dict("index") == {
-        "ignoring": {"verdict": "fails", "fails_check": True},
-        "random_maps": {"verdict": "passes", "fails_check": False},
+        "ignoring": {
+            "verdict": "fails",
+            "fails_check": True,
+            "data_randomisation_verdict": "fails",
+        },
+        "random_maps": {
+            "verdict": "passes",
+            "fails_check": False,
+            "data_randomisation_verdict": "passes",
+        },
     }
     assert len(summary) == 6 and summary["stage"].tolist() == [0, 1, 2] * 2
     # The input-copying maps keep their skull focus (scored against the data set's
@@ -335,3 +352,31 @@ def test_skull_focus_along_the_cascade_is_paired_with_the_trained_maps():
         (t.low, t.high)
     )
     assert last["skull_focus_lost_p"] == pytest.approx(scipy_stats.wilcoxon(lost).pvalue)
+
+
+@pytest.mark.parametrize(
+    ("permuted", "expected"),
+    [("trained", "fails"), ("independent", "passes"), ("mostly_blank", "undetermined")],
+)
+def test_the_data_randomisation_verdict_compares_the_permuted_label_maps_with_the_floor(
+    permuted, expected
+):
+    """Adebayo's data randomisation on maps whose answer is known: a model trained on
+    shuffled labels whose maps equal the trained maps (Spearman 1 on every image) fails;
+    independent maps pass (at the floor of independent trained maps, ~0); mostly blank
+    maps decide nothing. The model-randomisation verdict is not touched by it."""
+    rng = np.random.default_rng(31)
+    trained = rng.standard_normal((N, SIZE, SIZE))
+    randomised = rng.standard_normal((N, SIZE, SIZE))
+    maps = {
+        "trained": trained,
+        "independent": rng.standard_normal((N, SIZE, SIZE)),
+        "mostly_blank": np.concatenate([np.zeros((N // 2 + 1, SIZE, SIZE)), trained[N // 2 + 1 :]]),
+    }[permuted]
+    table = table_of(np.stack([trained, randomised]), permuted=maps)
+    row = table.iloc[0]
+    assert (table["permuted_excess_mean"] == row["permuted_excess_mean"]).all()  # per file
+    if permuted == "trained":
+        assert row["permuted_spearman_abs_mean"] == pytest.approx(1.0)
+    assert data_randomisation_verdict(table) == expected
+    assert verdict(table) == "passes"

@@ -42,12 +42,12 @@ PROFILE_THREADS = PROFILE["set-threads"]
 # training threads the models are the same, so the MAE table must be equal; the
 # saliency jobs keep the profile's 2 threads (which the thread tests check), so the
 # maps, and the AOPC and localization made from them, differ in float rounding only.
-TEST_THREADS = {**PROFILE_THREADS, "train": 1}
+TEST_THREADS = {**PROFILE_THREADS, "train": 1, "train_permuted_labels": 1}
 MAP_ROUNDING_TOLERANCE = 1e-4
-TF_RULES = ("train", "saliency", "sanity_maps")
-GPU_RULES = ("train", "saliency", "sanity_maps")
+TF_RULES = ("train", "train_permuted_labels", "saliency", "sanity_maps")
+GPU_RULES = TF_RULES
 # Memory cut to fit this 24 GB machine; everything else is the profile's.
-TEST_MEMORY = {"train": 6000, "saliency": 4000, "sanity_maps": 4000}
+TEST_MEMORY = {"train": 6000, "train_permuted_labels": 6000, "saliency": 4000, "sanity_maps": 4000}
 # Site settings a user adds (README, *On a SLURM cluster*): the GPU jobs go to a
 # partition of their own, the perturbation jobs carry a site flag.
 SITE_RESOURCES = {
@@ -200,6 +200,7 @@ def test_what_went_through_sbatch_and_what_stayed_on_the_submit_host(slurm_run):
         "phantoms": 1,
         "ingest": 1,
         "train": folds,
+        "train_permuted_labels": 1,  # the sanity fold's, for the one model
         "meta_explanation": 1,
         "explain": folds * analyzers,  # saliency + the localization of its map
         "sanity": analyzers,  # sanity_maps + its comparison

@@ -14,6 +14,10 @@ session run; a zero-initialised kernel (the `hc` head's) gets GlorotUniform
 instead, so the randomised network's output is not constant. BatchNormalization
 gets gamma and beta from its initialisers, moving mean 0 and variance 1.
 
+Adebayo et al.'s data-randomisation test rides along: the same analyzer gets the
+weights of the sanity fold's model trained on shuffled HC targets (rule
+train_permuted_labels) and explains the same images (`permuted_label_maps`).
+
 The stage plan (`weighted_layers`, `stage_groups`) is read from the model file
 with h5py, so the model-free `random` analyzer needs no TensorFlow. TensorFlow
 is imported inside functions only; the similarity of the maps is computed in the
@@ -39,6 +43,7 @@ from hcxai.models import check_image_size
 from hcxai.saliency import file_attributes
 from hcxai.sanity_file import SanityMaps, write_sanity_maps
 from hcxai.splits import fold_ids, read_splits
+from hcxai.weights import sha256
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,20 @@ def weighted_layers(model_path: str | Path) -> list[tuple[int, str]]:
     if not found:
         raise InputError(f"{model_path}: the model has no layer with weights to randomise")
     return found
+
+
+def file_weights(model_path: str | Path) -> Weights:
+    """Every weighted layer's weights as stored in a Keras HDF5 model file (h5py only), in
+    the file's `weight_names` order, which is Keras' `layer.weights` order."""
+
+    def read(h5: h5py.File) -> Weights:
+        group = h5["model_weights"]
+        return {
+            name: [group[name][_text(w)][()] for w in group[name].attrs["weight_names"]]
+            for _, name in weighted_layers(model_path)
+        }
+
+    return read_hdf5(model_path, read, "train")
 
 
 def _text(value: bytes | str) -> str:
@@ -243,8 +262,28 @@ def _stage_maps(
     return maps
 
 
+def permuted_label_maps(
+    explainer: Explainer,
+    images: np.ndarray,
+    image_ids: list[str],
+    model_path: str,
+    permuted_model_path: str,
+) -> np.ndarray:
+    """The maps of the model trained on shuffled targets, from the analyzer built on the
+    trained model: its weights are written in like a randomisation stage's (same
+    architecture required)."""
+    if weighted_layers(permuted_model_path) != weighted_layers(model_path):
+        raise InputError(
+            f"{permuted_model_path} has other layers than {model_path}; rerun rule "
+            "train_permuted_labels with the same backbone"
+        )
+    explainer.set_model_weights(file_weights(permuted_model_path))
+    return explainer.explain(images, image_ids)
+
+
 def compute_sanity_maps(
     model_path: str,
+    permuted_model_path: str,
     dataset_path: str,
     splits_path: str,
     out_path: str,
@@ -260,7 +299,8 @@ def compute_sanity_maps(
     graph_optimization: bool = False,
     threads: int = 1,
 ) -> None:
-    """Write `results/sanity/{backbone}/{loss}/{analyzer}.h5`: the maps of every stage."""
+    """Write `results/sanity/{backbone}/{loss}/{analyzer}.h5`: the maps of every stage and
+    of the permuted-label model (`permuted_model_path`, rule train_permuted_labels)."""
     spec = resolve(analyzer, params)
     data = load_dataset(dataset_path)
     check_image_size(model_path, dataset_path, data.images.shape[-1])
@@ -273,6 +313,7 @@ def compute_sanity_maps(
     )
     if explainer.model is None:  # `random`: the same seeded maps whatever the weights
         maps = np.stack([explainer.explain(images, ids)] * (stages + 1))
+        permuted = maps[0]
         log.info(
             "%s on %s (%s loss): a seeded map, no model; %d stages",
             analyzer,
@@ -282,10 +323,14 @@ def compute_sanity_maps(
         )
     else:
         maps = _stage_maps(explainer, images, ids, layers, groups, seed, model_path)
+        permuted = permuted_label_maps(explainer, images, ids, model_path, permuted_model_path)
     attributes = file_attributes(spec, explainer, model_path, backbone, loss, fold) | {
+        "permuted_model_sha256": sha256(Path(permuted_model_path)),
         "seed": seed,
         "layers": [name for _, name in layers],
         "reinitialisation": "each layer's Keras initialisers seeded seed + layer index; zero "
         "kernels GlorotUniform; BatchNorm moving mean 0, variance 1",
     }
-    write_sanity_maps(out_path, SanityMaps(maps, ids, cumulative_stages(groups), attributes))
+    write_sanity_maps(
+        out_path, SanityMaps(maps, ids, cumulative_stages(groups), attributes, permuted)
+    )

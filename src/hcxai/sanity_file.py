@@ -3,8 +3,9 @@
 
 Datasets `maps` ((S + 1) x N x s x s float32: stage 0 is the trained network,
 stage k the network whose output-side groups 1..k of weighted layers were
-re-initialised) and `image_ids`. Attributes: `analyzer`, `params` (JSON),
-`backbone`, `loss`, `fold`, `seed`, `model_sha256`, `stages` (JSON: for every stage the
+re-initialised), `image_ids`, and `permuted_label_maps` (N x s x s: the same
+analyzer on the model trained on shuffled targets, the data-randomisation test). Attributes: `analyzer`, `params` (JSON),
+`backbone`, `loss`, `fold`, `seed`, `model_sha256`, `permuted_model_sha256`, `stages` (JSON: for every stage the
 names of the layers with re-initialised weights, cumulative, [] for stage 0),
 `layers` (JSON: every layer with weights, input first). Written by the
 TensorFlow side (`hcxai.sanity`), read by the workflow side
@@ -30,7 +31,7 @@ from hcxai.io import (
     require_finite,
 )
 
-DATASETS = ("maps", "image_ids")
+DATASETS = ("maps", "image_ids", "permuted_label_maps")
 JSON_ATTRIBUTES = ("params", "stages", "layers")
 RULE = "sanity_maps"  # the rule that writes these files
 
@@ -43,6 +44,7 @@ class SanityMaps:
     image_ids: list[str]
     stages: list[list[str]]  # re-initialised layers per stage (cumulative), [] for stage 0
     attributes: dict[str, Any]  # analyzer, params, backbone, loss, fold, seed, ...
+    permuted_label_maps: np.ndarray  # (N, s, s): the model trained on shuffled targets
 
     @property
     def analyzer(self) -> str:
@@ -65,6 +67,11 @@ def write_sanity_maps(path: str | Path, content: SanityMaps) -> None:
             f"maps shaped {content.maps.shape} for {len(content.stages)} stages and "
             f"{len(content.image_ids)} images"
         )
+    if content.permuted_label_maps.shape != content.maps.shape[1:]:
+        raise ValueError(
+            f"permuted-label maps shaped {content.permuted_label_maps.shape}, expected "
+            f"{content.maps.shape[1:]}"
+        )
     size = content.maps.shape[-1]
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset(
@@ -76,6 +83,9 @@ def write_sanity_maps(path: str | Path, content: SanityMaps) -> None:
             shuffle=True,
         )
         h5.create_dataset("image_ids", data=content.image_ids, dtype=h5py.string_dtype())
+        h5.create_dataset(
+            "permuted_label_maps", data=content.permuted_label_maps.astype(np.float32)
+        )
         attributes = {
             key: json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
             for key, value in content.attributes.items()
@@ -85,7 +95,7 @@ def write_sanity_maps(path: str | Path, content: SanityMaps) -> None:
 
 def read_sanity_maps(path: str | Path) -> SanityMaps:
     """Read one file; a damaged or foreign file is one InputError naming it and the fix."""
-    maps, image_ids, attributes = read_hdf5(path, lambda h5: _read(h5, path), RULE)
+    maps, image_ids, attributes, permuted = read_hdf5(path, lambda h5: _read(h5, path), RULE)
     for key in JSON_ATTRIBUTES:
         if key in attributes:
             try:
@@ -105,11 +115,18 @@ def read_sanity_maps(path: str | Path) -> SanityMaps:
         raise damaged_file(
             path, f"has {shape[0]} stages of maps but {described} stage descriptions", RULE
         )
+    if permuted.shape != shape[1:]:
+        raise damaged_file(
+            path, f"has permuted-label maps shaped {permuted.shape}, expected {shape[1:]}", RULE
+        )
     require_finite(maps, "maps", path, RULE)
-    return SanityMaps(maps=maps, image_ids=image_ids, stages=stages, attributes=attributes)
+    require_finite(permuted, "permuted_label_maps", path, RULE)
+    return SanityMaps(maps, image_ids, stages, attributes, permuted)
 
 
-def _read(h5: h5py.File, path: str | Path) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+def _read(
+    h5: h5py.File, path: str | Path
+) -> tuple[np.ndarray, list[str], dict[str, Any], np.ndarray]:
     require_contents(
         h5,
         path,
@@ -118,4 +135,5 @@ def _read(h5: h5py.File, path: str | Path) -> tuple[np.ndarray, list[str], dict[
         DATASETS,
         ("stages", "analyzer", "backbone", "loss"),
     )
-    return h5["maps"][:], read_ids(h5, "image_ids", path, RULE), dict(h5.attrs)
+    ids = read_ids(h5, "image_ids", path, RULE)
+    return h5["maps"][:], ids, dict(h5.attrs), h5["permuted_label_maps"][:]

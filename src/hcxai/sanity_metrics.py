@@ -31,6 +31,13 @@ excess CI lies above 0. The verdict is the fully randomised stage's: `fails`
 compare, or more than half the randomised maps constant: a verdict resting on
 blank maps says nothing); the table says how many images it rests on.
 
+Adebayo et al.'s data-randomisation test: the same analyzer on the sanity fold's
+model trained on shuffled HC targets (rule train_permuted_labels). Its map of each
+image against the trained map (Spearman of |map|), the excess over the same floor,
+and `data_randomisation_verdict` judged like the fully randomised stage: an
+explanation of what the model learned from the labels must not survive labels that
+carry nothing.
+
 Localization's model baseline: per stage, the skull focus of its maps
 (hcxai.localization, the same band) and what the stage lost against the trained
 maps of the same images (trained minus stage: mean, Student-t CI, Wilcoxon p). A
@@ -172,6 +179,7 @@ def stage_table(
         seed=statistics["seed"],
     )
     layers = content.attributes.get("layers", [])
+    permuted = _permuted_label_columns(content, floors, statistics)
     rows = []
     for stage, group in per_image.groupby("stage", sort=True):
         reinitialised = content.stages[stage]
@@ -228,8 +236,39 @@ def stage_table(
             "skull_focus_lost_ci_high": lost.high,
             "skull_focus_lost_p": lost_p,
         }
-        rows.append(row)
+        rows.append(row | permuted)
     return pd.DataFrame(rows)
+
+
+def _permuted_label_columns(
+    content: SanityMaps, floors: np.ndarray, statistics: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The data-randomisation test, one value per file (repeated on every stage row like the
+    floor): Spearman of |map| between the permuted-label model's map and the trained map of
+    each image, and its excess over the floor (mean, Student-t CI)."""
+    similarity = np.array(
+        [
+            compared(trained, permuted)["spearman_abs"]
+            for trained, permuted in zip(content.maps[0], content.permuted_label_maps, strict=True)
+        ]
+    )
+    interval = mean_ci(
+        similarity,
+        confidence=statistics["confidence"],
+        n_resamples=statistics["bootstrap_samples"],
+        seed=statistics["seed"],
+    )
+    excess = mean_t_ci(similarity - floors, statistics["confidence"])
+    return {
+        "permuted_spearman_abs_mean": interval.mean,
+        "permuted_spearman_abs_ci_low": interval.low,
+        "permuted_spearman_abs_ci_high": interval.high,
+        "permuted_excess_mean": excess.mean,
+        "permuted_excess_ci_low": excess.low,
+        "permuted_excess_ci_high": excess.high,
+        "permuted_excess_n": excess.n,
+        "permuted_constant_maps": int(sum(np.ptp(m) == 0 for m in content.permuted_label_maps)),
+    }
 
 
 VERDICTS = ("passes", "fails", "undetermined")
@@ -263,8 +302,28 @@ PAIR_TABLE = {
         for bound in ("mean", "ci_low", "ci_high")
     },
     "skull_focus_lost_p": "number_or_nan",
+    **{
+        f"permuted_{part}_{bound}": "number_or_nan"
+        for part in ("spearman_abs", "excess")
+        for bound in ("mean", "ci_low", "ci_high")
+    },
+    "permuted_excess_n": "int",
+    "permuted_constant_maps": "int",
 }
-SUMMARY_TABLE = PAIR_TABLE | {"verdict": VERDICTS, "fails_check": "bool"}  # results/sanity.csv
+# results/sanity.csv
+SUMMARY_TABLE = PAIR_TABLE | {
+    "verdict": VERDICTS,
+    "fails_check": "bool",
+    "data_randomisation_verdict": VERDICTS,
+}
+
+
+def _verdict(excess_n: int, excess_ci_low: float, constant_maps: int, n_images: int) -> str:
+    """Above the floor (excess CI above 0) fails; undetermined on fewer than two images or
+    mostly constant maps (a verdict resting on blank maps says nothing)."""
+    if excess_n < 2 or constant_maps > n_images / 2:
+        return "undetermined"
+    return "fails" if excess_ci_low > 0 else "passes"
 
 
 def fully_randomised(sanity: pd.DataFrame) -> pd.DataFrame:
@@ -276,9 +335,20 @@ def fully_randomised(sanity: pd.DataFrame) -> pd.DataFrame:
 def verdict(table: pd.DataFrame) -> str:
     """One model x analyzer's result: its fully randomised stage against the method's floor."""
     last = table.loc[table["stage"].idxmax()]
-    if last["excess_n"] < 2 or last["constant_maps"] > last["n_images"] / 2:
-        return "undetermined"
-    return "fails" if last["similar_to_trained"] else "passes"
+    return _verdict(
+        last["excess_n"], last["excess_ci_low"], last["constant_maps"], last["n_images"]
+    )
+
+
+def data_randomisation_verdict(table: pd.DataFrame) -> str:
+    """The permuted-label model's maps against the method's floor, judged like a stage."""
+    row = table.iloc[0]
+    return _verdict(
+        row["permuted_excess_n"],
+        row["permuted_excess_ci_low"],
+        row["permuted_constant_maps"],
+        row["n_images"],
+    )
 
 
 def fails_check(table: pd.DataFrame) -> bool:
@@ -344,6 +414,7 @@ def write_summary(pair_files: Sequence[str | Path], out_path: str | Path) -> Non
         table = read_pair_table(path)
         table["verdict"] = verdict(table)
         table["fails_check"] = table["verdict"] == "fails"
+        table["data_randomisation_verdict"] = data_randomisation_verdict(table)
         tables.append(table)
     summary = pd.concat(tables, ignore_index=True)
     with atomic_output(out_path) as tmp:

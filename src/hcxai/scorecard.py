@@ -27,7 +27,9 @@ Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
   randomisation, with its CI, the method's floor (its trained maps of different
   images), the excess over the floor with its CI and the images it rests on, the
   verdict (passes / fails / undetermined) and `survives_randomisation` for a
-  pass (hcxai.sanity_metrics);
+  pass (hcxai.sanity_metrics); the same for the model trained on shuffled HC targets
+  (Adebayo et al.'s data randomisation): its maps' similarity to the trained maps, the
+  excess over the floor with its CI, the verdict and `survives_data_randomisation`;
 * localization against the model's own randomisation: the skull focus of the fully
   randomised network's maps (the sanity images, one fold), the paired difference
   trained minus randomised with its Student-t CI and Wilcoxon p, and
@@ -186,6 +188,12 @@ def _sanity(sanity: pd.DataFrame, alpha: float) -> pd.DataFrame:
             "randomisation_verdict": last["verdict"],
             # Only a determined pass counts: mostly blank randomised maps say nothing.
             "survives_randomisation": last["verdict"] == "passes",
+            "permuted_labels_spearman_abs": last["permuted_spearman_abs_mean"],
+            "permuted_labels_excess": last["permuted_excess_mean"],
+            "permuted_labels_excess_ci_low": last["permuted_excess_ci_low"],
+            "permuted_labels_excess_ci_high": last["permuted_excess_ci_high"],
+            "data_randomisation_verdict": last["data_randomisation_verdict"],
+            "survives_data_randomisation": last["data_randomisation_verdict"] == "passes",
             "randomised_skull_focus": last["skull_focus_mean"],
             "skull_focus_minus_randomised": last["skull_focus_lost_mean"],
             "skull_focus_minus_randomised_ci_low": last["skull_focus_lost_ci_low"],
@@ -407,5 +415,6 @@ def write_scorecard(
     shown = [*KEYS, "aopc_morf", "beats_random", "beats_random_every_fold"]
     shown += ["faithful_across_imputations", "skull_focus", "beats_edge_detector"]
     shown += ["beats_edge_detector_every_fold", "beats_randomised_model", "survives_randomisation"]
+    shown += ["survives_data_randomisation"]
     log.info("scorecard:\n%s", card[shown].to_string(index=False))
     log.info("ranking agreement (Kendall's tau):\n%s", agreement.to_string(index=False))

@@ -32,6 +32,7 @@ SPLIT = "split"  # the order in which groups are dealt to folds (hcxai.splits)
 TRAINING = "training"  # augmentation and batch order, per fold and epoch (hcxai.train)
 BOOTSTRAP = "bootstrap"  # the resamples of every bootstrap CI (stats, faithfulness, ...)
 SPRAY_SUBSAMPLE = "spray_subsample"  # SpRAy's stability subsamples, per repeat (hcxai.meta)
+PERMUTED_LABELS = "permuted_labels"  # the data-randomisation model's targets (hcxai.train)
 PURPOSES = (
     PERTURBATION_NOISE,
     RANDOM_ORDER,
@@ -42,6 +43,7 @@ PURPOSES = (
     TRAINING,
     BOOTSTRAP,
     SPRAY_SUBSAMPLE,
+    PERMUTED_LABELS,
 )
 
 WORD = 2**32  # a key must fit one 32-bit word of the spawn key

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from hcxai.models import (
     resolve_weights,
     write_model_attributes,
 )
-from hcxai.seeding import TRAINING, stream
+from hcxai.seeding import PERMUTED_LABELS, TRAINING, stream
 from hcxai.splits import fold_ids, read_splits
 from hcxai.weights import sha256
 
@@ -130,6 +130,19 @@ class FoldData:
 
     def hc_px(self, role: str) -> np.ndarray:
         return self.data.hc_px[self.index[role]]
+
+    def with_permuted_targets(self, rng: np.random.Generator) -> FoldData:
+        """The same fold with each role's HC targets shuffled among that role's images.
+
+        Why: Adebayo et al.'s data-randomisation test compares the maps of a model trained
+        on labels that no longer belong to their images with the real model's. Shuffling
+        within a role keeps each role's target distribution (and so the HC scale and the
+        mean-HC start) and breaks only the image-label link.
+        """
+        hc_px = self.data.hc_px.copy()
+        for rows in self.index.values():
+            hc_px[rows] = hc_px[rng.permutation(rows)]
+        return replace(self, data=replace(self.data, hc_px=hc_px))
 
 
 def read_predictions_file(path: str, test_ids: Sequence[str] | None = None) -> pd.DataFrame:
@@ -303,12 +316,18 @@ def train_fold(
     training: dict[str, Any],
     augment_factor: int,
     threads: int = 1,
+    permute_labels: bool = False,
 ) -> None:
     """Train `backbone` with `training["loss"]` on one fold; write model.h5, history.csv,
-    predictions.csv, metrics.json."""
+    predictions.csv, metrics.json. `permute_labels`: on targets shuffled within each role
+    (`FoldData.with_permuted_targets`), the sanity check's data-randomisation model; its
+    predictions and metrics are against the shuffled targets it was trained on."""
     make_loss(training)  # fail on a bad name or delta before any work
     learning_rate_schedule_check(training)
     data = load_fold(dataset_path, splits_path, fold)
+    if permute_labels:
+        data = data.with_permuted_targets(stream(int(training["seed"]), PERMUTED_LABELS, fold))
+        log.info("data randomisation: HC targets shuffled within train, val and test")
     image_size = data.data.images.shape[-1]
     check_backbone(backbone, image_size)
     weights = resolve_weights(backbone, training["weights"])  # fail before any work
@@ -334,6 +353,7 @@ def train_fold(
         "loss": training["loss"],
         "fold": fold,
         "augment_factor": augment_factor,
+        "permuted_labels": permute_labels,
         **fold_metrics(data, predictions, history, best_epoch),
         "training": training,
         # Which file the backbone started from, so a result names its pretraining.

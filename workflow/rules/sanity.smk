@@ -4,15 +4,51 @@ from hcxai.sanity import check_settings as check_sanity_settings
 SANITY = config["sanity"]
 SANITY_MAPS = "results/sanity/{backbone}/{loss}/{analyzer}.h5"
 SANITY_PAIR = "results/sanity/{backbone}/{loss}/{analyzer}.csv"
+PERMUTED_MODEL_DIR = "results/models/{backbone}/{loss}/permuted_labels"
 
 check_sanity_settings(SANITY, config["folds"])
 
 
-# One analyzer built once on the fold's model; each stage's weights are written into it.
+# Adebayo et al.'s data randomisation: the sanity fold's model trained on shuffled HC targets.
+rule train_permuted_labels:
+    input:
+        script=f"{SCRIPTS}/train.py",
+        dataset=DATASET,
+        splits=SPLITS,
+    output:
+        model=f"{PERMUTED_MODEL_DIR}/model.h5",
+        history=f"{PERMUTED_MODEL_DIR}/history.csv",
+        predictions=f"{PERMUTED_MODEL_DIR}/predictions.csv",
+        metrics=f"{PERMUTED_MODEL_DIR}/metrics.json",
+    log:
+        "logs/train/{backbone}/{loss}/permuted_labels.log",
+    benchmark:
+        "results/benchmarks/train/{backbone}/{loss}/permuted_labels.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    params:
+        files=job_files,
+        settings=job_settings(
+            training=training_settings,
+            augment_factor=config["augment_factor"],
+            permuted_labels_fold=SANITY["fold"],
+        ),
+    shell:
+        TF_COMMAND
+
+
+# One analyzer built once on the fold's model; each stage's weights are written into it,
+# then the permuted-label model's.
 rule sanity_maps:
     input:
         script=f"{SCRIPTS}/sanity_maps.py",
         model=f"results/models/{{backbone}}/{{loss}}/fold{SANITY['fold']}/model.h5",
+        permuted_model=f"{PERMUTED_MODEL_DIR}/model.h5",
         dataset=DATASET,
         splits=SPLITS,
     output:

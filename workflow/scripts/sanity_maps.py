@@ -1,4 +1,5 @@
-"""Rule sanity_maps (TensorFlow env): one analyzer's maps at every randomisation stage."""
+"""Rule sanity_maps (TensorFlow env): one analyzer's maps at every randomisation stage
+and of the permuted-label model."""
 
 from hcxai.io import job_arguments, run_job
 from hcxai.sanity import compute_sanity_maps
@@ -9,6 +10,7 @@ run_job(
     None,  # the rule sends stdout and stderr to its log
     compute_sanity_maps,
     model_path=job["input"]["model"],
+    permuted_model_path=job["input"]["permuted_model"],
     dataset_path=job["input"]["dataset"],
     splits_path=job["input"]["splits"],
     out_path=job["output"]["maps"],
