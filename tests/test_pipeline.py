@@ -721,6 +721,14 @@ def test_every_evaluation_table_covers_every_model_and_analyzer(local_run):
     # The random map ignores the model: the check must flag it on every model.
     random = sanity[(sanity["analyzer"] == "random")]
     assert set(random["verdict"]) == {"fails"}
+    # ... and the data-randomisation test too: its map is the same whatever the labels.
+    assert set(random["data_randomisation_verdict"]) == {"fails"}
+    for backbone, loss in MODELS:
+        with open(
+            local_run / f"results/models/{backbone}/{loss}/permuted_labels/metrics.json"
+        ) as f:
+            metrics = json.load(f)
+        assert metrics["permuted_labels"] is True and metrics["fold"] == CONFIG["sanity"]["fold"]
 
 
 def test_meta_explanations_cover_every_explained_image_with_its_error(local_run):

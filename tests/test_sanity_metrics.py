@@ -308,6 +308,12 @@ def test_the_figure(tmp_path):
     curve = figure.axes[-3]  # spearman_abs
     drawn = {container.get_label(): container.lines[0] for container in curve.containers}
     assert drawn["ignoring"].get_linestyle() == "--" and drawn["random_maps"].get_linestyle() == "-"
+    # The permuted-label model (here the last stage's maps): a star right of the last stage.
+    stars = [c.lines[0] for c in curve.containers if c.lines[0].get_marker() == "*"]
+    assert [tuple(star.get_xdata()) for star in stars] == [(3,), (3,)]
+    permuted = summary.groupby("analyzer", sort=False)["permuted_spearman_abs_mean"].first()
+    np.testing.assert_allclose([star.get_ydata()[0] for star in stars], permuted)
+    assert curve.get_xticklabels()[-1].get_text() == "labels\nshuffled"
 
 
 @pytest.mark.slow
@@ -323,8 +329,9 @@ def test_rules_dry_run(tmp_path):
     analyzers, models = 3, 2 * 2  # config/test.yaml: 2 backbones x 2 losses
     assert counts["sanity_maps"] == counts["sanity_similarity"] == analyzers * models
     assert counts["sanity_summary"] == counts["sanity_figure"] == 1
-    assert counts["train"] == models
+    assert counts["train"] == counts["train_permuted_labels"] == models
     assert "results/models/resnet50/huber/fold1/model.h5" in done.stdout
+    assert "results/models/resnet50/huber/permuted_labels/model.h5" in done.stdout
     assert "fold0/model.h5" not in done.stdout
     bad = write_config(tmp_path / "bad.yaml", sanity={"fold": 3})
     failed = run_snakemake(tmp_path, bad, "-n", check=False)

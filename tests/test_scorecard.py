@@ -32,6 +32,9 @@ EDGE_FOCUS, EDGE_HALF_WIDTH = 1.6, 0.2
 P_EDGE_HOLM = {"gradient": 0.002, "smoothgrad": 0.12, "lrp": 0.6, "random": 0.9}
 RANDOMISED = {"gradient": 0.1, "smoothgrad": 0.2, "lrp": 0.3, "random": 1.0}
 VERDICT = {"gradient": "passes", "smoothgrad": "passes", "lrp": "undetermined", "random": "fails"}
+# The permuted-label model's similarity and verdict: they differ from the cascade's.
+PERMUTED = {"gradient": 0.9, "smoothgrad": 0.25, "lrp": 0.5, "random": 1.0}
+PERMUTED_VERDICT = {"gradient": "fails", "smoothgrad": "passes", "lrp": "passes", "random": "fails"}
 # Skull focus of the fully randomised network's maps and the raw Wilcoxon p of what the
 # trained maps lose to it; Holm over the 4 analyzers by hand: 0.004, 0.12, 0.6, 1.0.
 RANDOMISED_FOCUS = {"gradient": 1.2, "smoothgrad": 1.9, "lrp": 1.6, "random": 1.0}
@@ -115,6 +118,12 @@ def sanity_table(backbone="vgg16", loss="mae"):
                     "skull_focus_lost_ci_low": -0.1,
                     "skull_focus_lost_ci_high": 2.0,
                     "skull_focus_lost_p": np.nan if stage == 0 else P_LOST[a],
+                    # One value per file, repeated on every stage row.
+                    "permuted_spearman_abs_mean": PERMUTED[a],
+                    "permuted_excess_mean": PERMUTED[a] - 0.3,
+                    "permuted_excess_ci_low": PERMUTED[a] - 0.4,
+                    "permuted_excess_ci_high": PERMUTED[a] - 0.2,
+                    "data_randomisation_verdict": PERMUTED_VERDICT[a],
                 }
             )
     return pd.DataFrame(rows)
@@ -246,6 +255,15 @@ def test_flags_and_values_follow_the_definitions():
         "lrp": False,
         "random": False,
     }
+    # The permuted-label model, judged on its own verdict, not the cascade's.
+    assert card["survives_data_randomisation"].to_dict() == {
+        "gradient": False,
+        "smoothgrad": True,
+        "lrp": True,
+        "random": False,
+    }
+    assert card.loc["smoothgrad", "permuted_labels_excess"] == pytest.approx(0.25 - 0.3)
+    assert card.loc["smoothgrad", "permuted_labels_excess_ci_high"] == pytest.approx(0.05)
     assert card.loc["smoothgrad", "morf_minus_lerf"] == -8.0  # -7 - 1
     assert card.loc["lrp", "skull_focus"] == 1.5
     assert card.loc["gradient", "randomised_spearman_abs"] == 0.1  # the last stage, not stage 1

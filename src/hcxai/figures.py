@@ -419,7 +419,8 @@ def _sanity_curves(
     axis: plt.Axes, rows: pd.DataFrame, metric: str, verdicts: dict[tuple[str, str], str]
 ) -> None:
     """Mean similarity to the trained maps per stage with its CI, a line per analyzer; on
-    Spearman |map| also each method's floor (its trained maps of different images), dotted."""
+    Spearman |map| also each method's floor (its trained maps of different images), dotted,
+    and a star for the model trained on shuffled labels (data randomisation)."""
     for analyzer, group in rows.groupby("analyzer", sort=False):
         mean = group[f"{metric}_mean"].to_numpy(dtype=float)
         low, high = group[f"{metric}_ci_low"], group[f"{metric}_ci_high"]
@@ -437,14 +438,32 @@ def _sanity_curves(
             label=analyzer,
         )
         if metric == "spearman_abs":
-            axis.axhline(
-                group["floor_mean"].iloc[0],
-                color=axis.containers[-1].lines[0].get_color(),
-                linestyle=":",
-                linewidth=1,
+            colour = axis.containers[-1].lines[0].get_color()
+            axis.axhline(group["floor_mean"].iloc[0], color=colour, linestyle=":", linewidth=1)
+            first = group.iloc[0]  # the permuted-label model: one value per file
+            permuted = first["permuted_spearman_abs_mean"]
+            axis.errorbar(
+                [rows["stage"].max() + 1],
+                [permuted],
+                yerr=np.nan_to_num(
+                    np.abs(
+                        [
+                            [permuted - first["permuted_spearman_abs_ci_low"]],
+                            [first["permuted_spearman_abs_ci_high"] - permuted],
+                        ]
+                    )
+                ),
+                marker="*",
+                markersize=6,
+                capsize=2,
+                color=colour,
             )
     axis.set_ylim(-1.05, 1.05)
-    axis.set_xticks(sorted(set(rows["stage"])))
+    stages = sorted(set(rows["stage"]))
+    if metric == "spearman_abs":  # + the data-randomisation column
+        axis.set_xticks([*stages, stages[-1] + 1], [*map(str, stages), "labels\nshuffled"])
+    else:
+        axis.set_xticks(stages)
     axis.set_xlabel("stage (0 = trained)", fontsize=7)
     axis.set_ylabel("similarity to stage 0", fontsize=7)
     axis.tick_params(labelsize=6)

@@ -262,21 +262,20 @@ def _stage_maps(
     return maps
 
 
-def permuted_label_maps(
-    explainer: Explainer,
-    images: np.ndarray,
-    image_ids: list[str],
-    model_path: str,
-    permuted_model_path: str,
-) -> np.ndarray:
-    """The maps of the model trained on shuffled targets, from the analyzer built on the
-    trained model: its weights are written in like a randomisation stage's (same
-    architecture required)."""
+def check_same_layers(model_path: str, permuted_model_path: str) -> None:
+    """The permuted-label model's weights go into the trained model's analyzer: same layers."""
     if weighted_layers(permuted_model_path) != weighted_layers(model_path):
         raise InputError(
             f"{permuted_model_path} has other layers than {model_path}; rerun rule "
             "train_permuted_labels with the same backbone"
         )
+
+
+def permuted_label_maps(
+    explainer: Explainer, images: np.ndarray, image_ids: list[str], permuted_model_path: str
+) -> np.ndarray:
+    """The maps of the model trained on shuffled targets, from the analyzer built on the
+    trained model: its weights are written in like a randomisation stage's."""
     explainer.set_model_weights(file_weights(permuted_model_path))
     return explainer.explain(images, image_ids)
 
@@ -308,6 +307,7 @@ def compute_sanity_maps(
     images = data.images[data.index_of(ids)]
     layers = weighted_layers(model_path)
     groups = stage_groups([name for _, name in layers], stages, model_path)
+    check_same_layers(model_path, permuted_model_path)
     explainer = build_explainer(
         model_path, spec, data.images, memory_budget_mb, graph_optimization, threads
     )
@@ -323,7 +323,7 @@ def compute_sanity_maps(
         )
     else:
         maps = _stage_maps(explainer, images, ids, layers, groups, seed, model_path)
-        permuted = permuted_label_maps(explainer, images, ids, model_path, permuted_model_path)
+        permuted = permuted_label_maps(explainer, images, ids, permuted_model_path)
     attributes = file_attributes(spec, explainer, model_path, backbone, loss, fold) | {
         "permuted_model_sha256": sha256(Path(permuted_model_path)),
         "seed": seed,

@@ -4,10 +4,11 @@
 Datasets `maps` ((S + 1) x N x s x s float32: stage 0 is the trained network,
 stage k the network whose output-side groups 1..k of weighted layers were
 re-initialised), `image_ids`, and `permuted_label_maps` (N x s x s: the same
-analyzer on the model trained on shuffled targets, the data-randomisation test). Attributes: `analyzer`, `params` (JSON),
-`backbone`, `loss`, `fold`, `seed`, `model_sha256`, `permuted_model_sha256`, `stages` (JSON: for every stage the
-names of the layers with re-initialised weights, cumulative, [] for stage 0),
-`layers` (JSON: every layer with weights, input first). Written by the
+analyzer on the model trained on shuffled targets, the data-randomisation
+test). Attributes: `analyzer`, `params` (JSON), `backbone`, `loss`, `fold`,
+`seed`, `model_sha256`, `permuted_model_sha256`, `stages` (JSON: for every
+stage the names of the layers with re-initialised weights, cumulative, [] for
+stage 0), `layers` (JSON: every layer with weights, input first). Written by the
 TensorFlow side (`hcxai.sanity`), read by the workflow side
 (`hcxai.sanity_metrics`, `hcxai.report`).
 """

@@ -11,7 +11,7 @@ import tensorflow as tf
 from hcxai import models
 from hcxai.io import InputError
 from hcxai.models import build_model, load_model, write_model_attributes
-from hcxai.train import make_loss, train_fold
+from hcxai.train import load_fold, make_loss, train_fold
 
 
 @pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
@@ -111,6 +111,47 @@ def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp
     assert metrics["n_test"] == (a["role"] == "test").sum()
     assert metrics["baseline_mae_px"] > 0
     assert metrics["weights"] == {"setting": "none", "file": None, "sha256": None}
+
+
+def test_the_permuted_label_model_trains_on_targets_shuffled_within_each_role(
+    tiny_dataset, tmp_path
+):
+    """Adebayo's data randomisation: each role keeps its HC values (the oracle is the data
+    set file read directly), but they no longer belong to their images."""
+    from hcxai.data import load_dataset
+
+    dataset, splits = tiny_dataset
+    training = {
+        "loss": "mae",
+        "epochs": 1,
+        "batch_size": 4,
+        "learning_rate": 1e-3,
+        "lr_schedule": "constant",
+        "weights": "none",
+        "patience": 1,
+        "dropout": 0.0,
+        "seed": 5,
+    }
+    files = {"model": ".h5", "history": ".csv", "predictions": ".csv", "metrics": ".json"}
+    out = {name: str(tmp_path / f"{name}{ext}") for name, ext in files.items()}
+    train_fold(dataset, splits, "vgg16", 0, out, training, 1, permute_labels=True)
+    data = load_dataset(dataset)
+    predictions = pd.read_csv(out["predictions"])
+    real = data.hc_px[data.index_of(list(predictions["image_id"]))]
+    for _, rows in predictions.groupby("role"):
+        role_real = real[rows.index]
+        np.testing.assert_allclose(np.sort(rows["hc_true_px"]), np.sort(role_real), rtol=1e-6)
+    assert not np.allclose(predictions["hc_true_px"], real)
+    with open(out["metrics"]) as handle:
+        assert json.load(handle)["permuted_labels"] is True
+    # The training role too, which predictions.csv does not show; images stay in place.
+    fold = load_fold(dataset, splits, 0)
+    permuted = fold.with_permuted_targets(np.random.default_rng(0))
+    np.testing.assert_array_equal(permuted.images("train"), fold.images("train"))
+    for role in ("train", "val", "test"):
+        np.testing.assert_array_equal(np.sort(permuted.hc_px(role)), np.sort(fold.hc_px(role)))
+    assert not np.array_equal(permuted.hc_px("train"), fold.hc_px("train"))
+    assert permuted.hc_scale_px == fold.hc_scale_px
 
 
 def test_metrics_name_the_weights_file_a_model_started_from(tiny_dataset, tmp_path):

@@ -21,6 +21,7 @@ from hcxai.sanity import (
     cascade,
     compute_sanity_maps,
     cumulative_stages,
+    file_weights,
     reinitialised_weights,
     stage_groups,
     stage_weights,
@@ -258,11 +259,15 @@ def small_model_file(tmp_path_factory):
     return save_model(small_net(), path, "small")
 
 
-def sanity_job(model_path, tiny_dataset, out, analyzer, n_images, stages) -> None:
-    """The sanity_maps job of fold 0 on the small net, with the analyzer's defaults."""
+def sanity_job(
+    model_path, tiny_dataset, out, analyzer, n_images, stages, permuted_model_path=None
+) -> None:
+    """The sanity_maps job of fold 0 on the small net, with the analyzer's defaults; the
+    permuted-label model is the trained model itself unless given."""
     dataset, splits = tiny_dataset
     compute_sanity_maps(
         model_path=str(model_path),
+        permuted_model_path=str(permuted_model_path or model_path),
         dataset_path=dataset,
         splits_path=splits,
         out_path=str(out),
@@ -294,12 +299,57 @@ def test_the_job_writes_every_stage(small_model_file, tiny_dataset, tmp_path, ca
         assert len(h5.attrs["model_sha256"]) == 64
     identical = [np.array_equal(found.maps[0], stage) for stage in found.maps[1:]]
     assert identical == ([True, True] if name == "random" else [False, False])
+    # The permuted-label model is the trained model here: the same maps.
+    np.testing.assert_allclose(found.permuted_label_maps, found.maps[0], rtol=RTOL)
+
+
+@pytest.mark.parametrize("name", ["gradient", "lrp", "deep_taylor"])
+def test_the_permuted_label_maps_equal_a_fresh_build_on_the_permuted_model(
+    small, tiny_dataset, tmp_path, name
+):
+    """The data-randomisation maps come from the trained model's analyzer given the other
+    model's weights; the oracle is stage 0 of a job on the other model's file (an analyzer
+    built fresh on it, no weight swapping)."""
+    model, _ = load_model(small)
+    other = reinitialised_weights(model, weighted_layers(small), SEED + 100)
+    head = other["hc"]  # positive, as the trained head: Deep Taylor explains positive outputs
+    other["hc"] = [np.abs(head[0]) + 0.05, np.ones_like(head[1])]
+    permuted = save_stage(small, other, tmp_path / "permuted.h5")
+    sanity_job(small, tiny_dataset, tmp_path / "job.h5", name, 4, 1, permuted)
+    sanity_job(permuted, tiny_dataset, tmp_path / "oracle.h5", name, 4, 1)
+    found, oracle = read_sanity_maps(tmp_path / "job.h5"), read_sanity_maps(tmp_path / "oracle.h5")
+    assert found.image_ids == oracle.image_ids
+    assert_same_maps(found.permuted_label_maps[np.newaxis], oracle.maps[:1])
+    assert not np.allclose(found.permuted_label_maps, found.maps[0], rtol=1e-3)
+    with h5py.File(tmp_path / "job.h5") as h5:
+        assert h5.attrs["permuted_model_sha256"] != h5.attrs["model_sha256"]
+
+
+def test_file_weights_are_the_keras_layers_weights(small):
+    model, _ = load_model(small)
+    read = file_weights(small)
+    assert list(read) == [name for _, name in weighted_layers(small)]
+    for name, values in read.items():
+        for got, want in zip(values, model.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_permuted_label_model_of_another_architecture_is_refused(small, tiny_dataset, tmp_path):
+    inputs = tf.keras.Input((SIZE, SIZE, 3))
+    x = tf.keras.layers.Conv2D(4, 3, name="other_conv")(inputs)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    other = tf.keras.Model(inputs, tf.keras.layers.Dense(1, name="hc")(x))
+    path = save_model(other, tmp_path / "other.h5", "small")
+    with pytest.raises(InputError, match=r"other layers .* train_permuted_labels"):
+        sanity_job(small, tiny_dataset, tmp_path / "x.h5", "gradient", 4, 1, path)
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_bad_settings_name_the_key(small_model_file, tiny_dataset, tmp_path):
     dataset, splits = tiny_dataset
     common = dict(
         model_path=str(small_model_file),
+        permuted_model_path=str(small_model_file),
         dataset_path=dataset,
         splits_path=splits,
         out_path=str(tmp_path / "x.h5"),
