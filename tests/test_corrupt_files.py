@@ -522,6 +522,9 @@ H5_DAMAGE = {  # kind: {corruption: damage}
         "wrong_shape": reshape("maps", lambda old: old[0]),
         "nan": set_nan("maps", (1, 0, 3, 4)),
         "mismatched_ids": rename_ids("image_ids", lambda ids: [ids[0]] * len(ids)),
+        "missing_permuted_label_maps": remove("permuted_label_maps"),
+        "permuted_label_maps_wrong_shape": reshape("permuted_label_maps", lambda old: old[:-1]),
+        "permuted_label_maps_nan": set_nan("permuted_label_maps", (0, 3, 4)),
     },
 }
 JSON_DAMAGE = {

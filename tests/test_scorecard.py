@@ -123,6 +123,7 @@ def sanity_table(backbone="vgg16", loss="mae"):
                     "permuted_excess_mean": PERMUTED[a] - 0.3,
                     "permuted_excess_ci_low": PERMUTED[a] - 0.4,
                     "permuted_excess_ci_high": PERMUTED[a] - 0.2,
+                    "permuted_excess_n": 15,
                     "data_randomisation_verdict": PERMUTED_VERDICT[a],
                 }
             )
@@ -264,6 +265,7 @@ def test_flags_and_values_follow_the_definitions():
     }
     assert card.loc["smoothgrad", "permuted_labels_excess"] == pytest.approx(0.25 - 0.3)
     assert card.loc["smoothgrad", "permuted_labels_excess_ci_high"] == pytest.approx(0.05)
+    assert card.loc["smoothgrad", "permuted_labels_n"] == 15
     assert card.loc["smoothgrad", "morf_minus_lerf"] == -8.0  # -7 - 1
     assert card.loc["lrp", "skull_focus"] == 1.5
     assert card.loc["gradient", "randomised_spearman_abs"] == 0.1  # the last stage, not stage 1

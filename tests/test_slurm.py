@@ -186,7 +186,7 @@ def test_what_went_through_sbatch_and_what_stayed_on_the_submit_host(slurm_run):
 
     The oracle is the test config: folds, analyzers and shards give the count of
     each kind of submission (before the groups and localrules, every one of the
-    run's jobs was a submission of its own: 63).
+    run's jobs was a submission of its own: 64).
     """
     workdir, result, jobs = slurm_run
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", result.stderr)
@@ -376,7 +376,7 @@ def test_profile_dry_run_on_the_papers_config(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
-    for rule in ("train", "saliency"):
+    for rule in ("train", "train_permuted_labels", "saliency"):
         block = text[text.index(f"rule {rule}:") :]
         resources = next(line for line in block.splitlines() if "resources:" in line)
         assert "gpu=1" in resources, resources
@@ -394,6 +394,7 @@ def test_profile_dry_run_on_the_papers_config(tmp_path):
     assert counts["perturb"] == counts["random_order"] * len(
         yaml.safe_load((REPO / "config/hc18.yaml").read_text())["analyzers"]
     )
-    single = counts["ingest"] + counts["train"] + counts["meta_explanation"]
+    single = counts["ingest"] + counts["train"] + counts["train_permuted_labels"]
+    single += counts["meta_explanation"]
     print(f"hc18: {counts['total']} jobs, {len(groups) + single} submissions")
     assert len(groups) + single < counts["total"] / 5

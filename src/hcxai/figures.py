@@ -454,9 +454,13 @@ def _sanity_curves(
                     )
                 ),
                 marker="*",
-                markersize=6,
+                markersize=7,
                 capsize=2,
                 color=colour,
+                # Hollow: its maps stay above the floor (fails the data-randomisation test).
+                markerfacecolor="none"
+                if first["data_randomisation_verdict"] == "fails"
+                else colour,
             )
     axis.set_ylim(-1.05, 1.05)
     stages = sorted(set(rows["stage"]))
@@ -481,7 +485,8 @@ def plot_sanity(
     Top (`_sanity_map_rows`): `maps[(model, analyzer)]`, (S + 1, s, s) of one
     image, beside `images[model]`. Bottom (`_sanity_curves`): per model and
     metric (`metrics`: column prefix -> label in `summary`, results/sanity.csv);
-    dashed = fails the check (Spearman |map| above the method's floor, its dotted line).
+    dashed = fails the check (Spearman |map| above the method's floor, its dotted line);
+    a star per analyzer for the permuted-label model, hollow when it fails.
     """
     pairs = list(maps)
     models = list(dict.fromkeys(b for b, _ in pairs))
@@ -517,8 +522,9 @@ def plot_sanity(
         handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7
     )
     figure.suptitle(
-        "Cascading model randomisation (Adebayo et al. 2018): |map| of the first image per\n"
-        "stage; similarity to the trained network's maps (mean and CI over images)",
+        "Model and data randomisation (Adebayo et al. 2018): |map| of the first image per\n"
+        "stage; similarity to the trained network's maps (mean and CI over images); stars:\n"
+        "the model trained on shuffled labels (hollow: above the floor, fails)",
         fontsize=8,
         y=0.995,
     )

@@ -39,7 +39,7 @@ from hcxai.analyzers import resolve
 from hcxai.data import load_dataset
 from hcxai.explain import Explainer, build_explainer
 from hcxai.io import InputError, damaged_file, read_hdf5
-from hcxai.models import check_image_size
+from hcxai.models import check_image_size, read_model_attributes
 from hcxai.saliency import file_attributes
 from hcxai.sanity_file import SanityMaps, write_sanity_maps
 from hcxai.splits import fold_ids, read_splits
@@ -59,8 +59,12 @@ def check_settings(sanity: Mapping[str, Any], folds: int) -> None:
         )
 
 
-def weighted_layers(model_path: str | Path) -> list[tuple[int, str]]:
-    """(index in `model.layers`, name) of every layer with weights, input first (h5py only)."""
+PERMUTED_RULE = "train_permuted_labels"  # writes the data-randomisation model
+
+
+def weighted_layers(model_path: str | Path, rule: str = "train") -> list[tuple[int, str]]:
+    """(index in `model.layers`, name) of every layer with weights, input first (h5py only);
+    `rule` wrote the file (named in the error of a damaged one)."""
 
     def read(h5: h5py.File) -> list[tuple[int, str]]:
         group = h5["model_weights"]
@@ -68,17 +72,17 @@ def weighted_layers(model_path: str | Path) -> list[tuple[int, str]]:
         return [(i, n) for i, n in enumerate(names) if len(group[n].attrs["weight_names"])]
 
     try:
-        found = read_hdf5(model_path, read, "train")
+        found = read_hdf5(model_path, read, rule)
     except KeyError as error:
         raise damaged_file(
-            model_path, f"is not a Keras HDF5 model file with weights ({error!r})", "train"
+            model_path, f"is not a Keras HDF5 model file with weights ({error!r})", rule
         ) from None
     if not found:
         raise InputError(f"{model_path}: the model has no layer with weights to randomise")
     return found
 
 
-def file_weights(model_path: str | Path) -> Weights:
+def file_weights(model_path: str | Path, rule: str = "train") -> Weights:
     """Every weighted layer's weights as stored in a Keras HDF5 model file (h5py only), in
     the file's `weight_names` order, which is Keras' `layer.weights` order."""
 
@@ -86,10 +90,10 @@ def file_weights(model_path: str | Path) -> Weights:
         group = h5["model_weights"]
         return {
             name: [group[name][_text(w)][()] for w in group[name].attrs["weight_names"]]
-            for _, name in weighted_layers(model_path)
+            for _, name in weighted_layers(model_path, rule)
         }
 
-    return read_hdf5(model_path, read, "train")
+    return read_hdf5(model_path, read, rule)
 
 
 def _text(value: bytes | str) -> str:
@@ -262,13 +266,25 @@ def _stage_maps(
     return maps
 
 
-def check_same_layers(model_path: str, permuted_model_path: str) -> None:
-    """The permuted-label model's weights go into the trained model's analyzer: same layers."""
-    if weighted_layers(permuted_model_path) != weighted_layers(model_path):
+def check_permuted_model(model_path: str, permuted_model_path: str) -> None:
+    """The data-randomisation model's weights go into the trained model's analyzer: it must
+    be a permuted-label model of the same fold with the same layers."""
+    trained = read_model_attributes(model_path)
+    permuted = read_model_attributes(permuted_model_path)
+    fix = f"rerun rule {PERMUTED_RULE} for this backbone and loss"
+    if not permuted.get("permuted_labels") or trained.get("permuted_labels"):
         raise InputError(
-            f"{permuted_model_path} has other layers than {model_path}; rerun rule "
-            "train_permuted_labels with the same backbone"
+            f"{permuted_model_path} must be the model trained on shuffled labels and "
+            f"{model_path} the model trained on the real ones; check the inputs or {fix}"
         )
+    for key in ("backbone", "fold", "image_size"):
+        if permuted.get(key) != trained.get(key):
+            raise InputError(
+                f"{permuted_model_path} has {key} {permuted.get(key)!r}, but {model_path} "
+                f"has {trained.get(key)!r}; {fix}"
+            )
+    if weighted_layers(permuted_model_path, PERMUTED_RULE) != weighted_layers(model_path):
+        raise InputError(f"{permuted_model_path} has other layers than {model_path}; {fix}")
 
 
 def permuted_label_maps(
@@ -276,7 +292,7 @@ def permuted_label_maps(
 ) -> np.ndarray:
     """The maps of the model trained on shuffled targets, from the analyzer built on the
     trained model: its weights are written in like a randomisation stage's."""
-    explainer.set_model_weights(file_weights(permuted_model_path))
+    explainer.set_model_weights(file_weights(permuted_model_path, PERMUTED_RULE))
     return explainer.explain(images, image_ids)
 
 
@@ -307,7 +323,7 @@ def compute_sanity_maps(
     images = data.images[data.index_of(ids)]
     layers = weighted_layers(model_path)
     groups = stage_groups([name for _, name in layers], stages, model_path)
-    check_same_layers(model_path, permuted_model_path)
+    check_permuted_model(model_path, permuted_model_path)
     explainer = build_explainer(
         model_path, spec, data.images, memory_budget_mb, graph_optimization, threads
     )

@@ -351,11 +351,6 @@ def data_randomisation_verdict(table: pd.DataFrame) -> str:
     )
 
 
-def fails_check(table: pd.DataFrame) -> bool:
-    """Whether the fully randomised network's maps still resemble the trained network's."""
-    return verdict(table) == "fails"
-
-
 def write_pair(
     maps_path: str | Path,
     dataset_path: str | Path,

@@ -192,6 +192,7 @@ def _sanity(sanity: pd.DataFrame, alpha: float) -> pd.DataFrame:
             "permuted_labels_excess": last["permuted_excess_mean"],
             "permuted_labels_excess_ci_low": last["permuted_excess_ci_low"],
             "permuted_labels_excess_ci_high": last["permuted_excess_ci_high"],
+            "permuted_labels_n": last["permuted_excess_n"],
             "data_randomisation_verdict": last["data_randomisation_verdict"],
             "survives_data_randomisation": last["data_randomisation_verdict"] == "passes",
             "randomised_skull_focus": last["skull_focus_mean"],

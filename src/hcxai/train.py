@@ -132,16 +132,17 @@ class FoldData:
         return self.data.hc_px[self.index[role]]
 
     def with_permuted_targets(self, rng: np.random.Generator) -> FoldData:
-        """The same fold with each role's HC targets shuffled among that role's images.
+        """The same fold with the training images' HC targets shuffled among them.
 
         Why: Adebayo et al.'s data-randomisation test compares the maps of a model trained
         on labels that no longer belong to their images with the real model's. Shuffling
-        within a role keeps each role's target distribution (and so the HC scale and the
-        mean-HC start) and breaks only the image-label link.
+        within the training set keeps its target distribution (the HC scale, the mean-HC
+        start) and breaks only the image-label link; validation and test keep their true
+        targets, so the test MAE shows whether anything about the images was learned.
         """
         hc_px = self.data.hc_px.copy()
-        for rows in self.index.values():
-            hc_px[rows] = hc_px[rng.permutation(rows)]
+        rows = self.index["train"]
+        hc_px[rows] = hc_px[rng.permutation(rows)]
         return replace(self, data=replace(self.data, hc_px=hc_px))
 
 
@@ -203,11 +204,18 @@ def epoch_inputs(
 
 
 def fit(
-    model: Any, fold: FoldData, fold_number: int, training: dict[str, Any], augment: int
+    model: Any,
+    fold: FoldData,
+    fold_number: int,
+    training: dict[str, Any],
+    augment: int,
+    keep_best: bool = True,
 ) -> tuple[pd.DataFrame, int]:
     """Epochs until `patience` epochs bring no better val MAE; the best weights are kept.
+    `keep_best=False`: every epoch, the last weights kept (a model meant to fit its
+    training targets, whatever the validation error).
 
-    Returns the history (loss and val MAE per epoch) and the best epoch.
+    Returns the history (loss and val MAE per epoch) and the kept epoch.
     """
     seed = int(training["seed"])
     val_x, val_true = network_input(fold.images("val")), fold.hc_px("val")
@@ -235,9 +243,11 @@ def fit(
             " *" if improved else "",
             len(x) / seconds,
         )
-        if waited >= training["patience"]:
+        if keep_best and waited >= training["patience"]:
             log.info("early stop: no val improvement for %d epochs", waited)
             break
+    if not keep_best:
+        return pd.DataFrame(history), len(history)
     model.set_weights(best_weights)
     return pd.DataFrame(history), best_epoch
 
@@ -319,15 +329,26 @@ def train_fold(
     permute_labels: bool = False,
 ) -> None:
     """Train `backbone` with `training["loss"]` on one fold; write model.h5, history.csv,
-    predictions.csv, metrics.json. `permute_labels`: on targets shuffled within each role
-    (`FoldData.with_permuted_targets`), the sanity check's data-randomisation model; its
-    predictions and metrics are against the shuffled targets it was trained on."""
+    predictions.csv, metrics.json.
+
+    `permute_labels`: the sanity check's data-randomisation model, trained on the training
+    targets shuffled among the training images (`FoldData.with_permuted_targets`), for
+    every epoch (the last weights, no early stopping on a validation error it cannot
+    lower), without augmentation (a copy's target is scaled with its image, which would
+    tie the shuffled target to the image again). Its predictions and metrics are against
+    the true validation and test targets.
+    """
     make_loss(training)  # fail on a bad name or delta before any work
     learning_rate_schedule_check(training)
     data = load_fold(dataset_path, splits_path, fold)
     if permute_labels:
         data = data.with_permuted_targets(stream(int(training["seed"]), PERMUTED_LABELS, fold))
-        log.info("data randomisation: HC targets shuffled within train, val and test")
+        augment_factor = 1
+        log.info(
+            "data randomisation: training targets shuffled among the training images; "
+            "no augmentation, all %d epochs, the last weights kept",
+            training["epochs"],
+        )
     image_size = data.data.images.shape[-1]
     check_backbone(backbone, image_size)
     weights = resolve_weights(backbone, training["weights"])  # fail before any work
@@ -346,7 +367,9 @@ def train_fold(
         image_size,
         data.hc_scale_px,
     )
-    history, best_epoch = fit(model, data, fold, training, augment_factor)
+    history, best_epoch = fit(
+        model, data, fold, training, augment_factor, keep_best=not permute_labels
+    )
     predictions = predictions_table(model, data)
     metrics = {
         "backbone": backbone,
@@ -385,4 +408,5 @@ def train_fold(
         loss=training["loss"],
         fold=fold,
         image_size=image_size,
+        permuted_labels=permute_labels,
     )

@@ -113,17 +113,16 @@ def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp
     assert metrics["weights"] == {"setting": "none", "file": None, "sha256": None}
 
 
-def test_the_permuted_label_model_trains_on_targets_shuffled_within_each_role(
-    tiny_dataset, tmp_path
-):
-    """Adebayo's data randomisation: each role keeps its HC values (the oracle is the data
-    set file read directly), but they no longer belong to their images."""
+def test_the_permuted_label_model_trains_on_shuffled_training_targets(tiny_dataset, tmp_path):
+    """Adebayo's data randomisation: the training images keep their HC values (the oracle
+    is the data set file read directly) but no longer their own; validation and test keep
+    the true targets; every epoch runs, without augmentation."""
     from hcxai.data import load_dataset
 
     dataset, splits = tiny_dataset
     training = {
         "loss": "mae",
-        "epochs": 1,
+        "epochs": 3,
         "batch_size": 4,
         "learning_rate": 1e-3,
         "lr_schedule": "constant",
@@ -133,25 +132,39 @@ def test_the_permuted_label_model_trains_on_targets_shuffled_within_each_role(
         "seed": 5,
     }
     files = {"model": ".h5", "history": ".csv", "predictions": ".csv", "metrics": ".json"}
-    out = {name: str(tmp_path / f"{name}{ext}") for name, ext in files.items()}
-    train_fold(dataset, splits, "vgg16", 0, out, training, 1, permute_labels=True)
+    runs = {}
+    for permuted in (False, True):
+        out = {name: str(tmp_path / f"{permuted}{name}{ext}") for name, ext in files.items()}
+        # Asked for x2 augmentation, the permuted run trains without (as the real run here).
+        augment = 2 if permuted else 1
+        train_fold(dataset, splits, "vgg16", 0, out, training, augment, permute_labels=permuted)
+        runs[permuted] = out
     data = load_dataset(dataset)
-    predictions = pd.read_csv(out["predictions"])
+    predictions = pd.read_csv(runs[True]["predictions"])
     real = data.hc_px[data.index_of(list(predictions["image_id"]))]
-    for _, rows in predictions.groupby("role"):
-        role_real = real[rows.index]
-        np.testing.assert_allclose(np.sort(rows["hc_true_px"]), np.sort(role_real), rtol=1e-6)
-    assert not np.allclose(predictions["hc_true_px"], real)
-    with open(out["metrics"]) as handle:
-        assert json.load(handle)["permuted_labels"] is True
-    # The training role too, which predictions.csv does not show; images stay in place.
+    np.testing.assert_allclose(predictions["hc_true_px"], real, rtol=1e-6)
+    with open(runs[True]["metrics"]) as handle:
+        metrics = json.load(handle)
+    assert metrics["permuted_labels"] is True and metrics["augment_factor"] == 1
+    _, attributes = load_model(runs[True]["model"])
+    assert attributes["permuted_labels"] is True
+    assert len(pd.read_csv(runs[True]["history"])) == training["epochs"]  # no early stop
+    # Same seed, same start, same batches: only the targets differ, so the training does
+    # (over the epochs both ran; the first epoch's mean loss of a near-constant start is
+    # the same for any order of the targets, so it alone would not show it).
+    histories = {p: pd.read_csv(r["history"])[["loss", "val_mae_px"]] for p, r in runs.items()}
+    n = min(map(len, histories.values()))
+    assert not np.allclose(histories[True][:n], histories[False][:n], rtol=1e-6)
+    # The fold: training targets shuffled among the training images, the rest untouched.
     fold = load_fold(dataset, splits, 0)
-    permuted = fold.with_permuted_targets(np.random.default_rng(0))
-    np.testing.assert_array_equal(permuted.images("train"), fold.images("train"))
-    for role in ("train", "val", "test"):
-        np.testing.assert_array_equal(np.sort(permuted.hc_px(role)), np.sort(fold.hc_px(role)))
-    assert not np.array_equal(permuted.hc_px("train"), fold.hc_px("train"))
-    assert permuted.hc_scale_px == fold.hc_scale_px
+    shuffled = fold.with_permuted_targets(np.random.default_rng(0))
+    np.testing.assert_array_equal(shuffled.images("train"), fold.images("train"))
+    train_hc = shuffled.hc_px("train")
+    np.testing.assert_array_equal(np.sort(train_hc), np.sort(fold.hc_px("train")))
+    assert np.mean(train_hc == fold.hc_px("train")) < 0.5
+    for role in ("val", "test"):
+        np.testing.assert_array_equal(shuffled.hc_px(role), fold.hc_px(role))
+    assert shuffled.hc_scale_px == fold.hc_scale_px
 
 
 def test_metrics_name_the_weights_file_a_model_started_from(tiny_dataset, tmp_path):

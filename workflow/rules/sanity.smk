@@ -10,11 +10,7 @@ check_sanity_settings(SANITY, config["folds"])
 
 
 # Adebayo et al.'s data randomisation: the sanity fold's model trained on shuffled HC targets.
-rule train_permuted_labels:
-    input:
-        script=f"{SCRIPTS}/train.py",
-        dataset=DATASET,
-        splits=SPLITS,
+use rule train as train_permuted_labels with:
     output:
         model=f"{PERMUTED_MODEL_DIR}/model.h5",
         history=f"{PERMUTED_MODEL_DIR}/history.csv",
@@ -24,13 +20,6 @@ rule train_permuted_labels:
         "logs/train/{backbone}/{loss}/permuted_labels.log",
     benchmark:
         "results/benchmarks/train/{backbone}/{loss}/permuted_labels.tsv"
-    conda:
-        "../../envs/tensorflow.yaml"
-    threads: 1
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=240,
     params:
         files=job_files,
         settings=job_settings(
@@ -38,8 +27,6 @@ rule train_permuted_labels:
             augment_factor=config["augment_factor"],
             permuted_labels_fold=SANITY["fold"],
         ),
-    shell:
-        TF_COMMAND
 
 
 # One analyzer built once on the fold's model; each stage's weights are written into it,

@@ -43,19 +43,22 @@ def save_model(model: tf.keras.Model, path, backbone: str):
     return path
 
 
+def batchnorm_values(channels: tuple[int, ...], rng: np.random.Generator) -> list[np.ndarray]:
+    """gamma, beta, moving mean, moving variance far from identity and from each other (a
+    swapped gamma/variance or beta/mean would show in the maps)."""
+    return [
+        rng.uniform(0.5, 1.5, channels).astype(np.float32),
+        rng.normal(0.0, 0.2, channels).astype(np.float32),
+        rng.normal(0.0, 0.2, channels).astype(np.float32),
+        rng.uniform(0.5, 2.0, channels).astype(np.float32),
+    ]
+
+
 def randomise_batchnorm(model: tf.keras.Model, rng: np.random.Generator) -> None:
     """BatchNorm statistics far from identity (as tests/tf/graph/test_canonize.py)."""
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.BatchNormalization):
-            channels = layer.get_weights()[0].shape
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, channels),
-                    rng.normal(0.0, 0.2, channels),
-                    rng.normal(0.0, 0.2, channels),
-                    rng.uniform(0.5, 2.0, channels),
-                ]
-            )
+            layer.set_weights(batchnorm_values(layer.get_weights()[0].shape, rng))
 
 
 def small_net() -> tf.keras.Model:
@@ -259,15 +262,24 @@ def small_model_file(tmp_path_factory):
     return save_model(small_net(), path, "small")
 
 
+def permuted_copy(model_path, out_path):
+    """A copy of a model file marked as rule train_permuted_labels marks its model."""
+    shutil.copy(model_path, out_path)
+    write_model_attributes(out_path, permuted_labels=True)
+    return out_path
+
+
 def sanity_job(
     model_path, tiny_dataset, out, analyzer, n_images, stages, permuted_model_path=None
 ) -> None:
     """The sanity_maps job of fold 0 on the small net, with the analyzer's defaults; the
-    permuted-label model is the trained model itself unless given."""
+    permuted-label model is a marked copy of the trained model unless given."""
+    if permuted_model_path is None:
+        permuted_model_path = permuted_copy(model_path, out.parent / f"{out.stem}_permuted.h5")
     dataset, splits = tiny_dataset
     compute_sanity_maps(
         model_path=str(model_path),
-        permuted_model_path=str(permuted_model_path or model_path),
+        permuted_model_path=str(permuted_model_path),
         dataset_path=dataset,
         splits_path=splits,
         out_path=str(out),
@@ -299,7 +311,7 @@ def test_the_job_writes_every_stage(small_model_file, tiny_dataset, tmp_path, ca
         assert len(h5.attrs["model_sha256"]) == 64
     identical = [np.array_equal(found.maps[0], stage) for stage in found.maps[1:]]
     assert identical == ([True, True] if name == "random" else [False, False])
-    # The permuted-label model is the trained model here: the same maps.
+    # The permuted-label model is a copy of the trained model here: the same maps.
     np.testing.assert_allclose(found.permuted_label_maps, found.maps[0], rtol=RTOL)
 
 
@@ -314,9 +326,11 @@ def test_the_permuted_label_maps_equal_a_fresh_build_on_the_permuted_model(
     other = reinitialised_weights(model, weighted_layers(small), SEED + 100)
     head = other["hc"]  # positive, as the trained head: Deep Taylor explains positive outputs
     other["hc"] = [np.abs(head[0]) + 0.05, np.ones_like(head[1])]
-    permuted = save_stage(small, other, tmp_path / "permuted.h5")
+    other["bn1"] = batchnorm_values(other["bn1"][0].shape, np.random.default_rng(3))
+    oracle_model = save_stage(small, other, tmp_path / "other.h5")
+    permuted = permuted_copy(oracle_model, tmp_path / "permuted.h5")
     sanity_job(small, tiny_dataset, tmp_path / "job.h5", name, 4, 1, permuted)
-    sanity_job(permuted, tiny_dataset, tmp_path / "oracle.h5", name, 4, 1)
+    sanity_job(oracle_model, tiny_dataset, tmp_path / "oracle.h5", name, 4, 1)
     found, oracle = read_sanity_maps(tmp_path / "job.h5"), read_sanity_maps(tmp_path / "oracle.h5")
     assert found.image_ids == oracle.image_ids
     assert_same_maps(found.permuted_label_maps[np.newaxis], oracle.maps[:1])
@@ -339,9 +353,25 @@ def test_a_permuted_label_model_of_another_architecture_is_refused(small, tiny_d
     x = tf.keras.layers.Conv2D(4, 3, name="other_conv")(inputs)
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
     other = tf.keras.Model(inputs, tf.keras.layers.Dense(1, name="hc")(x))
-    path = save_model(other, tmp_path / "other.h5", "small")
-    with pytest.raises(InputError, match=r"other layers .* train_permuted_labels"):
+    path = permuted_copy(save_model(other, tmp_path / "o.h5", "small"), tmp_path / "other.h5")
+    with pytest.raises(InputError, match=r"other layers .* rule train_permuted_labels"):
         sanity_job(small, tiny_dataset, tmp_path / "x.h5", "gradient", 4, 1, path)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_the_permuted_label_model_must_be_marked_and_of_the_same_fold(
+    small, tiny_dataset, tmp_path
+):
+    """The two model inputs swapped, or a model of another fold, are refused before any map."""
+    unmarked = shutil.copy(small, tmp_path / "unmarked.h5")
+    with pytest.raises(InputError, match=r"must be the model trained on shuffled labels"):
+        sanity_job(small, tiny_dataset, tmp_path / "x.h5", "gradient", 4, 1, unmarked)
+    permuted = permuted_copy(small, tmp_path / "permuted.h5")
+    with pytest.raises(InputError, match=r"must be the model trained on shuffled labels"):
+        sanity_job(permuted, tiny_dataset, tmp_path / "x.h5", "gradient", 4, 1, permuted)
+    write_model_attributes(permuted, fold=2)
+    with pytest.raises(InputError, match=r"has fold 2, but .* has 0; rerun rule train_perm"):
+        sanity_job(small, tiny_dataset, tmp_path / "x.h5", "gradient", 4, 1, permuted)
     assert not (tmp_path / "x.h5").exists()
 
 
