@@ -36,6 +36,7 @@ STATISTICS = {"bootstrap_samples": 200, "confidence": 0.95, "seed": 1}
 GROUPS = [["hc", "conv3"], ["bn2", "conv2"], ["conv1"]]
 # The skull band of every image, for the tests that do not look at it: a ring.
 RING = np.abs(np.hypot(*np.mgrid[:SIZE, :SIZE] - SIZE / 2) - 12) <= 2
+HEAD = np.hypot(*np.mgrid[:SIZE, :SIZE] - SIZE / 2) <= 12  # the ring's inside
 
 
 def phantom_like_images(n: int = N, seed: int = 0) -> np.ndarray:
@@ -75,7 +76,10 @@ def content(
 
 def table_of(maps: np.ndarray, **labels) -> pd.DataFrame:
     """`stage_table` of stages x images x s x s maps, each image's band the ring."""
-    return stage_table(content(maps, **labels), STATISTICS, np.stack([RING] * maps.shape[1]))
+    n = maps.shape[1]
+    return stage_table(
+        content(maps, **labels), STATISTICS, np.stack([RING] * n), np.stack([HEAD] * n)
+    )
 
 
 def test_an_explanation_that_ignores_the_model_is_flagged():
@@ -344,7 +348,7 @@ def test_rules_dry_run(tmp_path):
     assert failed.returncode != 0 and "sanity.fold is 3" in failed.stdout + failed.stderr
 
 
-def test_skull_focus_along_the_cascade_is_paired_with_the_trained_maps():
+def test_localization_along_the_cascade_is_paired_with_the_trained_maps():
     """Trained maps = the band itself: skull focus P / K on every image (closed form);
     fully randomised maps = |noise|: what they lost is the paired difference, its CI
     scipy's one-sample t interval and its p scipy's Wilcoxon; a blank map drops its image."""
@@ -365,6 +369,19 @@ def test_skull_focus_along_the_cascade_is_paired_with_the_trained_maps():
         (t.low, t.high)
     )
     assert last["skull_focus_lost_p"] == pytest.approx(scipy_stats.wilcoxon(lost).pvalue)
+    # Rank accuracy and the head's positive share, in closed form: the band map's top K
+    # pixels are the band (1.0); its share inside the head is the ring's pixels there.
+    assert first["rank_accuracy_mean"] == pytest.approx(1.0)
+    assert first["positive_inside_head_mean"] == pytest.approx((RING & HEAD).sum() / RING.sum())
+    top = [np.argsort(m.ravel())[-RING.sum() :] for m in randomised[1:]]
+    rank = np.array([RING.ravel()[t].mean() for t in top])
+    assert last["rank_accuracy_mean"] == pytest.approx(rank.mean())
+    assert last["rank_accuracy_lost_mean"] == pytest.approx(1.0 - rank.mean())
+    head = np.array([m[HEAD].sum() / m.sum() for m in randomised[1:]])
+    assert last["positive_inside_head_mean"] == pytest.approx(head.mean())
+    assert last["positive_inside_head_lost_p"] == pytest.approx(
+        scipy_stats.wilcoxon((RING & HEAD).sum() / RING.sum() - head).pvalue
+    )
 
 
 @pytest.mark.parametrize(

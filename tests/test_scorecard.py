@@ -118,6 +118,8 @@ def sanity_table(backbone="vgg16", loss="mae"):
                     "skull_focus_lost_ci_low": -0.1,
                     "skull_focus_lost_ci_high": 2.0,
                     "skull_focus_lost_p": np.nan if stage == 0 else P_LOST[a],
+                    "rank_accuracy_mean": 0.5 - 0.1 * stage,
+                    "positive_inside_head_mean": 0.9 - 0.1 * stage,
                     # One value per file, repeated on every stage row.
                     "permuted_spearman_abs_mean": PERMUTED[a],
                     "permuted_excess_mean": PERMUTED[a] - 0.3,
@@ -247,6 +249,8 @@ def test_flags_and_values_follow_the_definitions():
         "random": False,
     }
     assert card.loc["gradient", "randomised_skull_focus"] == RANDOMISED_FOCUS["gradient"]
+    assert card.loc["gradient", "randomised_rank_accuracy"] == pytest.approx(0.3)  # stage 2
+    assert card.loc["gradient", "randomised_positive_inside_head"] == pytest.approx(0.7)
     assert card.loc["gradient", "skull_focus_minus_randomised"] == pytest.approx(1.8)
     assert card.loc["gradient", "skull_focus_minus_edge"] == pytest.approx(3.0 - EDGE_FOCUS)
     # An undetermined verdict (constant randomised maps) is no pass.

@@ -38,9 +38,10 @@ and `data_randomisation_verdict` judged like the fully randomised stage: an
 explanation of what the model learned from the labels must not survive labels that
 carry nothing.
 
-Localization's model baseline: per stage, the skull focus of its maps
-(hcxai.localization, the same band) and what the stage lost against the trained
-maps of the same images (trained minus stage: mean, Student-t CI, Wilcoxon p). A
+Localization's model baseline: per stage, the localization map metrics of its maps
+(skull focus, rank accuracy, positive relevance inside the head; hcxai.localization,
+the same band and head) and what the stage lost against the trained maps of the same
+images (trained minus stage: mean, Student-t CI, Wilcoxon p). A
 trained map whose skull focus the fully randomised network keeps owes it to the
 architecture and the input, not to what the model learned (Adebayo et al.'s
 edge-detector argument); the scorecard tests the loss, Holm-adjusted over the
@@ -63,7 +64,7 @@ from skimage.metrics import structural_similarity
 from hcxai.data import load_dataset
 from hcxai.ellipse import Ellipse
 from hcxai.io import InputError, atomic_output, damaged_file, read_table
-from hcxai.localization import band_mask, skull_focus
+from hcxai.localization import MAP_METRICS, band_mask, inside_mask, map_scores
 from hcxai.models import MODEL_KEYS
 from hcxai.sanity_file import SanityMaps, read_sanity_maps
 from hcxai.stats import mean_ci, mean_t_ci, signed_rank_test
@@ -140,38 +141,46 @@ def floor(content: SanityMaps) -> np.ndarray:
     )
 
 
-def skull_bands(image_ids: Sequence[str], dataset_path: str | Path, band_px: float) -> np.ndarray:
-    """The skull band (hcxai.localization) of each image, in the maps' order: n x s x s."""
+def image_regions(
+    image_ids: Sequence[str], dataset_path: str | Path, band_px: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The skull band and the head (hcxai.localization) of each image, in the maps' order:
+    two n x s x s masks."""
     data = load_dataset(dataset_path)
     size = data.images.shape[-1]
-    return np.stack(
-        [
-            band_mask(Ellipse(*data.ellipse_resized[row]), size, band_px)
-            for row in data.index_of(list(image_ids))
-        ]
-    )
+    ellipses = [Ellipse(*data.ellipse_resized[row]) for row in data.index_of(list(image_ids))]
+    bands = np.stack([band_mask(ellipse, size, band_px) for ellipse in ellipses])
+    return bands, np.stack([inside_mask(ellipse, size) for ellipse in ellipses])
 
 
-def stage_skull_focus(content: SanityMaps, bands: np.ndarray) -> np.ndarray:
-    """Skull focus of every stage's map of every image: (S + 1) x n (NaN for a blank map)."""
-    return np.array(
+def stage_localization(
+    content: SanityMaps, bands: np.ndarray, insides: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every localization map metric of every stage's map of every image: metric ->
+    (S + 1) x n (NaN for a blank map)."""
+    scores = [
         [
-            [skull_focus(m.astype(np.float64), band) for m, band in zip(maps, bands, strict=True)]
-            for maps in content.maps
+            map_scores(m.astype(np.float64), band, inside)
+            for m, band, inside in zip(maps, bands, insides, strict=True)
         ]
-    )
+        for maps in content.maps
+    ]
+    return {
+        metric: np.array([[image[metric] for image in stage] for stage in scores])
+        for metric in MAP_METRICS
+    }
 
 
 def stage_table(
-    content: SanityMaps, statistics: Mapping[str, Any], bands: np.ndarray
+    content: SanityMaps, statistics: Mapping[str, Any], bands: np.ndarray, insides: np.ndarray
 ) -> pd.DataFrame:
     """Per stage: what it re-initialised, each metric's mean and bootstrap CI over images,
-    the method's floor and the stage's excess over it (mean, Student-t CI), and the skull
-    focus of its maps (`bands`: each image's skull band) with what it lost against the
-    trained maps (paired, Student-t CI, Wilcoxon p)."""
+    the method's floor and the stage's excess over it (mean, Student-t CI), and the
+    localization of its maps (`bands`, `insides`: each image's skull band and head) with
+    what it lost against the trained maps (paired, Student-t CI, Wilcoxon p)."""
     per_image = similarities(content)
     floors = floor(content)
-    focus = stage_skull_focus(content, bands)
+    localization = stage_localization(content, bands, insides)
     floor_interval = mean_ci(
         floors,
         confidence=statistics["confidence"],
@@ -219,23 +228,24 @@ def stage_table(
             "excess_n": excess.n,
             "similar_to_trained": bool(excess.low > 0),
         }
-        stage_focus = mean_ci(
-            focus[stage],
-            confidence=statistics["confidence"],
-            n_resamples=statistics["bootstrap_samples"],
-            seed=statistics["seed"],
-        )
-        lost = mean_t_ci(focus[0] - focus[stage], statistics["confidence"])
-        lost_p = signed_rank_test(focus[0], focus[stage])[1] if stage else float("nan")
-        row |= {
-            "skull_focus_mean": stage_focus.mean,
-            "skull_focus_ci_low": stage_focus.low,
-            "skull_focus_ci_high": stage_focus.high,
-            "skull_focus_lost_mean": lost.mean,
-            "skull_focus_lost_ci_low": lost.low,
-            "skull_focus_lost_ci_high": lost.high,
-            "skull_focus_lost_p": lost_p,
-        }
+        for metric, scores in localization.items():
+            interval = mean_ci(
+                scores[stage],
+                confidence=statistics["confidence"],
+                n_resamples=statistics["bootstrap_samples"],
+                seed=statistics["seed"],
+            )
+            lost = mean_t_ci(scores[0] - scores[stage], statistics["confidence"])
+            lost_p = signed_rank_test(scores[0], scores[stage])[1] if stage else float("nan")
+            row |= {
+                f"{metric}_mean": interval.mean,
+                f"{metric}_ci_low": interval.low,
+                f"{metric}_ci_high": interval.high,
+                f"{metric}_lost_mean": lost.mean,
+                f"{metric}_lost_ci_low": lost.low,
+                f"{metric}_lost_ci_high": lost.high,
+                f"{metric}_lost_p": lost_p,
+            }
         rows.append(row | permuted)
     return pd.DataFrame(rows)
 
@@ -297,11 +307,12 @@ PAIR_TABLE = {
     "excess_n": "int",
     "similar_to_trained": "bool",
     **{
-        f"skull_focus{part}_{bound}": "number_or_nan"
+        f"{metric}{part}_{bound}": "number_or_nan"
+        for metric in MAP_METRICS
         for part in ("", "_lost")
         for bound in ("mean", "ci_low", "ci_high")
     },
-    "skull_focus_lost_p": "number_or_nan",
+    **{f"{metric}_lost_p": "number_or_nan" for metric in MAP_METRICS},
     **{
         f"permuted_{part}_{bound}": "number_or_nan"
         for part in ("spearman_abs", "excess")
@@ -361,7 +372,8 @@ def write_pair(
     """`results/sanity/{backbone}/{loss}/{analyzer}.csv` from its maps file and the data
     set's skull ellipses (`band_px`: localization's band half-width)."""
     content = read_sanity_maps(maps_path)
-    table = stage_table(content, statistics, skull_bands(content.image_ids, dataset_path, band_px))
+    bands, insides = image_regions(content.image_ids, dataset_path, band_px)
+    table = stage_table(content, statistics, bands, insides)
     with atomic_output(out_path) as tmp:
         table.to_csv(tmp, index=False)
     last = table.iloc[-1]

@@ -196,6 +196,8 @@ def _sanity(sanity: pd.DataFrame, alpha: float) -> pd.DataFrame:
             "data_randomisation_verdict": last["data_randomisation_verdict"],
             "survives_data_randomisation": last["data_randomisation_verdict"] == "passes",
             "randomised_skull_focus": last["skull_focus_mean"],
+            "randomised_rank_accuracy": last["rank_accuracy_mean"],
+            "randomised_positive_inside_head": last["positive_inside_head_mean"],
             "skull_focus_minus_randomised": last["skull_focus_lost_mean"],
             "skull_focus_minus_randomised_ci_low": last["skull_focus_lost_ci_low"],
             "skull_focus_minus_randomised_ci_high": last["skull_focus_lost_ci_high"],
