@@ -14,6 +14,21 @@ from hcxai.models import build_model, load_model, write_model_attributes
 from hcxai.train import load_fold, make_loss, train_fold
 
 
+def training_settings(**changes) -> dict:
+    """A tiny training config: one epoch of MAE from scratch, unless changed."""
+    return {
+        "loss": "mae",
+        "epochs": 1,
+        "batch_size": 4,
+        "learning_rate": 1e-3,
+        "lr_schedule": "constant",
+        "weights": "none",
+        "patience": 1,
+        "dropout": 0.0,
+        "seed": 5,
+    } | changes
+
+
 @pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
 def test_regression_head_is_one_linear_unit_in_a_flat_graph(backbone):
     model = build_model(backbone, 32)
@@ -66,17 +81,7 @@ def test_imagenet_without_cache_or_network_says_what_to_place_where(tmp_path, mo
 
 def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp_path):
     dataset, splits = tiny_dataset
-    training = {
-        "loss": "mae",
-        "epochs": 2,
-        "batch_size": 4,
-        "learning_rate": 1e-3,
-        "lr_schedule": "constant",
-        "weights": "none",
-        "patience": 2,
-        "dropout": 0.0,
-        "seed": 5,
-    }
+    training = training_settings(epochs=2, patience=2)
     runs = []
     for run in ("a", "b"):
         out = {
@@ -120,17 +125,7 @@ def test_the_permuted_label_model_trains_on_shuffled_training_targets(tiny_datas
     from hcxai.data import load_dataset
 
     dataset, splits = tiny_dataset
-    training = {
-        "loss": "mae",
-        "epochs": 3,
-        "batch_size": 4,
-        "learning_rate": 1e-3,
-        "lr_schedule": "constant",
-        "weights": "none",
-        "patience": 1,
-        "dropout": 0.0,
-        "seed": 5,
-    }
+    training = training_settings(epochs=3)
     files = {"model": ".h5", "history": ".csv", "predictions": ".csv", "metrics": ".json"}
     runs = {}
     for permuted in (False, True):
@@ -173,17 +168,7 @@ def test_metrics_name_the_weights_file_a_model_started_from(tiny_dataset, tmp_pa
     weights = tmp_path / "shared" / "vgg16_notop.h5"
     weights.parent.mkdir()
     source.save_weights(weights)
-    training = {
-        "loss": "mae",
-        "epochs": 1,
-        "batch_size": 4,
-        "learning_rate": 1e-3,
-        "lr_schedule": "constant",
-        "weights": str(weights),
-        "patience": 1,
-        "dropout": 0.0,
-        "seed": 5,
-    }
+    training = training_settings(weights=str(weights))
     files = {"model": ".h5", "history": ".csv", "predictions": ".csv", "metrics": ".json"}
     out = {name: str(tmp_path / f"{name}{ext}") for name, ext in files.items()}
     train_fold(dataset, splits, "vgg16", 0, out, training, augment_factor=1, threads=1)
@@ -195,17 +180,7 @@ def test_metrics_name_the_weights_file_a_model_started_from(tiny_dataset, tmp_pa
 
 def test_unknown_loss_fails_before_training(tiny_dataset, tmp_path):
     dataset, splits = tiny_dataset
-    training = {
-        "loss": "hinge",
-        "epochs": 1,
-        "batch_size": 4,
-        "learning_rate": 1e-3,
-        "lr_schedule": "constant",
-        "weights": "none",
-        "patience": 1,
-        "dropout": 0.0,
-        "seed": 1,
-    }
+    training = training_settings(loss="hinge", seed=1)
     with pytest.raises(InputError, match=r"losses: 'hinge' is unknown"):
         train_fold(dataset, splits, "vgg16", 0, {}, training, 1)
 
