@@ -492,7 +492,7 @@ def plot_sanity(
     models = list(dict.fromkeys(b for b, _ in pairs))
     columns = max(m.shape[0] for m in maps.values()) + 1
     map_height, curve_height = 1.3 * len(pairs), 2.8 * len(models)
-    height = map_height + curve_height + 1.0  # + the title and the legend
+    height = map_height + curve_height + 1.3  # + the title and the legend
     figure = plt.figure(figsize=(max(1.5 * columns, 3.0 * len(metrics)), height))
     outer = figure.add_gridspec(
         2,
@@ -500,7 +500,7 @@ def plot_sanity(
         height_ratios=[map_height, curve_height],
         hspace=0.3 / len(pairs),
         top=1 - 0.9 / height,
-        bottom=0.4 / height,
+        bottom=0.7 / height,
     )
     verdicts = _verdicts(summary)
     _sanity_map_rows(
