@@ -266,9 +266,12 @@ def _stage_maps(
     return maps
 
 
-def check_permuted_model(model_path: str, permuted_model_path: str) -> None:
+def check_permuted_model(
+    model_path: str, permuted_model_path: str, layers: list[tuple[int, str]]
+) -> None:
     """The data-randomisation model's weights go into the trained model's analyzer: it must
-    be a permuted-label model of the same fold with the same layers."""
+    be a permuted-label model of the same fold with the same layers (`layers`, the trained
+    model's `weighted_layers`, already read)."""
     trained = read_model_attributes(model_path)
     permuted = read_model_attributes(permuted_model_path)
     fix = f"rerun rule {PERMUTED_RULE} for this backbone and loss"
@@ -283,7 +286,7 @@ def check_permuted_model(model_path: str, permuted_model_path: str) -> None:
                 f"{permuted_model_path} has {key} {permuted.get(key)!r}, but {model_path} "
                 f"has {trained.get(key)!r}; {fix}"
             )
-    if weighted_layers(permuted_model_path, PERMUTED_RULE) != weighted_layers(model_path):
+    if weighted_layers(permuted_model_path, PERMUTED_RULE) != layers:
         raise InputError(f"{permuted_model_path} has other layers than {model_path}; {fix}")
 
 
@@ -323,7 +326,7 @@ def compute_sanity_maps(
     images = data.images[data.index_of(ids)]
     layers = weighted_layers(model_path)
     groups = stage_groups([name for _, name in layers], stages, model_path)
-    check_permuted_model(model_path, permuted_model_path)
+    check_permuted_model(model_path, permuted_model_path, layers)
     explainer = build_explainer(
         model_path, spec, data.images, memory_budget_mb, graph_optimization, threads
     )
