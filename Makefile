@@ -33,7 +33,7 @@ run: env
 # default ~/.keras/models), for `training.weights: imagenet`. Run it where there is
 # internet (a cluster's login node); WEIGHTS_DIR=/shared/path puts them elsewhere.
 weights: $(VENV)/.built
-	$(VENV)/bin/python -m hcxai.weights $(if $(WEIGHTS_DIR),--dir $(WEIGHTS_DIR))
+	$(VENV)/bin/python -m hcxai.models.weights $(if $(WEIGHTS_DIR),--dir $(WEIGHTS_DIR))
 
 dry-run: env
 	$(SNAKEMAKE) --configfile $(CONFIG) --cores all -n

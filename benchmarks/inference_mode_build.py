@@ -2,7 +2,7 @@
 
 In graph mode Keras wraps every BatchNormalization in a `tf.cond` on its
 learning-phase placeholder unless the phase is fixed; iNNvestigate then builds
-gradients through every cond. `hcxai.explain` fixes the phase to 0. This times
+gradients through every cond. `hcxai.explain.innvestigate_backend` fixes the phase to 0. This times
 both ways, each in a fresh process (graph mode is process-wide), on one saved
 ResNet50 model, and checks that the maps are bit-identical:
 
@@ -35,13 +35,13 @@ def measure(model_path: str, method: str, inference_mode: bool, out: str) -> Non
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()
-    from hcxai.explain import build_in_inference_mode, fast_graph_construction
+    from hcxai.explain.innvestigate_backend import build_in_inference_mode, fast_graph_construction
 
     if inference_mode:
         build_in_inference_mode()
     import innvestigate
 
-    from hcxai.models import configure_tensorflow, load_model
+    from hcxai.models.regression import configure_tensorflow, load_model
 
     configure_tensorflow(1, 0)
     start = time.perf_counter()

@@ -49,10 +49,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from hcxai.analyzers import resolve
-    from hcxai.data import load_dataset, network_input
-    from hcxai.explain import Explainer
-    from hcxai.splits import fold_ids
+    from hcxai.data.hc18 import load_dataset, network_input
+    from hcxai.data.splits import fold_ids
+    from hcxai.explain.analyzers import resolve
+    from hcxai.explain.innvestigate_backend import Explainer
 
     data = load_dataset(next((args.run / "resources").glob("dataset_*.h5")))
     splits = pd.read_csv(args.run / "results" / "splits.csv")

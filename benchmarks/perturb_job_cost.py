@@ -5,7 +5,8 @@ config, a model, its saliency file and the dataset; it writes only to a temporar
 
     .venv/bin/python benchmarks/perturb_job_cost.py --backbone vgg16 --analyzer gradient
 
-One `perturb` job (`hcxai.perturbation.run_shard`: loads the model, perturbs the
+One `perturb` job (`hcxai.evaluate.faithfulness.perturbation.run_shard`: loads the model, perturbs
+the
 shard's images, predicts) is timed in a fresh process of the TensorFlow env (.venv-tf,
 or HCXAI_TF_PYTHON) per repeat, as the workflow starts it, so TensorFlow's import and
 the model load count as they do in the workflow, under each setting:
@@ -35,7 +36,7 @@ SETTINGS = {
 
 JOB = """
 import json, sys
-from hcxai.perturbation import Settings, run_shard
+from hcxai.evaluate.faithfulness.perturbation import Settings, run_shard
 args = json.loads(sys.argv[1])
 run_shard(settings=Settings.from_config(args.pop("perturbation")), **args)
 """

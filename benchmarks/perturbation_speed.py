@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from hcxai.data import network_input
-from hcxai.models import PREDICT_BATCH, build_model, configure_tensorflow
-from hcxai.perturbation import Settings, perturbation_curves
+from hcxai.data.hc18 import network_input
+from hcxai.evaluate.faithfulness.perturbation import Settings, perturbation_curves
+from hcxai.models.regression import PREDICT_BATCH, build_model, configure_tensorflow
 
 log = logging.getLogger("benchmarks.perturbation_speed")
 

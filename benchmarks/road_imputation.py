@@ -16,11 +16,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hcxai.data import network_input
-from hcxai.imputation import IMPUTATIONS, Parameters
-from hcxai.models import PREDICT_BATCH, build_model, configure_tensorflow
-from hcxai.perturbation import perturbed_areas, ranking, region_masks, region_scores
-from hcxai.seeding import PERTURBATION_NOISE, image_rng
+from hcxai.core.seeding import PERTURBATION_NOISE, image_rng
+from hcxai.data.hc18 import network_input
+from hcxai.evaluate.faithfulness.imputation import IMPUTATIONS, Parameters
+from hcxai.evaluate.faithfulness.perturbation import (
+    perturbed_areas,
+    ranking,
+    region_masks,
+    region_scores,
+)
+from hcxai.models.regression import PREDICT_BATCH, build_model, configure_tensorflow
 
 log = logging.getLogger("benchmarks.road_imputation")
 BACKBONES = ("vgg16", "resnet50")

@@ -37,7 +37,7 @@ RAW_WRAPPERS = ("smoothgrad", "integrated_gradients")  # iNNvestigate augments i
 
 
 def model_file(backbone: str, size: int, folder: Path) -> Path:
-    from hcxai.models import build_model, write_model_attributes
+    from hcxai.models.regression import build_model, write_model_attributes
 
     path = folder / f"{backbone}_{size}.h5"
     if not path.exists():
@@ -53,9 +53,9 @@ def model_file(backbone: str, size: int, folder: Path) -> Path:
 
 
 def one(kind: str, model_path: str, analyzer: str, images: int, slow: bool) -> dict:
-    from hcxai.analyzers import resolve
-    from hcxai.data import network_input
-    from hcxai.explain import Explainer, fast_graph_construction
+    from hcxai.data.hc18 import network_input
+    from hcxai.explain.analyzers import resolve
+    from hcxai.explain.innvestigate_backend import Explainer, fast_graph_construction
 
     size = int(Path(model_path).stem.split("_")[1])
     raw_images = np.random.default_rng(1).integers(0, 256, (images, size, size), dtype=np.uint8)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from hcxai.models import build_model, configure_tensorflow
+from hcxai.models.regression import build_model, configure_tensorflow
 
 log = logging.getLogger("benchmarks.train_throughput")
 
@@ -43,7 +43,7 @@ def epoch_loop(backbone: str, size: int, batch: int, images: int = 200) -> tuple
     """
     import tensorflow as tf
 
-    from hcxai.train import train_epoch
+    from hcxai.models.training import train_epoch
 
     model = build_model(backbone, size)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-4), loss="mae")

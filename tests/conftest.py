@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
-from hcxai import phantom
+from hcxai.data import phantom
+from hcxai.data.ellipse import Ellipse
+from hcxai.data.hc18 import ELLIPSE_FIELDS, FORMAT_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -91,3 +95,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep(
             "=", f"SLURM cluster tests SKIPPED ({len(skipped)}): {reason}", yellow=True, bold=True
         )
+
+
+def stored_row(ellipse: Ellipse) -> list[float]:
+    """`ellipse_resized` as ingest stores it: in the map's index frame."""
+    return [ellipse.cx, ellipse.cy, ellipse.a, ellipse.b, 0.0]
+
+
+def write_dataset(
+    path: Path, ids: list[str], ellipses: list[Ellipse], size: int, images: np.ndarray | None = None
+) -> None:
+    """A dataset cache with the fields `load_dataset` reads; blank images unless given
+    (the edge baseline of a blank image is NaN)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as h5:
+        h5.attrs.update(format_version=FORMAT_VERSION, ellipse_fields=ELLIPSE_FIELDS)
+        blank = np.zeros((len(ids), size, size), np.uint8)
+        h5["images"] = blank if images is None else images.astype(np.uint8)
+        h5.create_dataset("image_id", data=ids, dtype=h5py.string_dtype())
+        for key in ("pixel_size_mm", "hc_mm", "hc_px"):
+            h5[key] = np.ones(len(ids))
+        h5["ellipse_resized"] = np.array([stored_row(e) for e in ellipses])
+        h5["original_size"] = np.tile([800, 540], (len(ids), 1))

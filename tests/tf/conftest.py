@@ -2,9 +2,9 @@
 
 import pytest
 
-from hcxai import phantom
-from hcxai.data import ingest
-from hcxai.splits import write_splits
+from hcxai.data import phantom
+from hcxai.data.hc18 import ingest
+from hcxai.data.splits import write_splits
 
 
 @pytest.fixture(scope="session")

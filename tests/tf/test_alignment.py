@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from hcxai.models import write_model_attributes
-from hcxai.perturbation import Settings, run_shard
+from hcxai.evaluate.faithfulness.perturbation import Settings, run_shard
+from hcxai.models.regression import write_model_attributes
 
 SIZE, WINDOW = 32, 16  # a 2x2 grid of regions, row-major: 0 1 / 2 3
 PLANTED = 2  # bottom left

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hcxai.io import InputError
-from hcxai.models import build_model, load_model
-from hcxai.train import write_outputs
+from hcxai.core.io import InputError
+from hcxai.models.regression import build_model, load_model
+from hcxai.models.training import write_outputs
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hcxai.models import PREDICT_BATCH, build_model, configure_tensorflow, predict_hc_px
+from hcxai.models.regression import PREDICT_BATCH, build_model, configure_tensorflow, predict_hc_px
 
 
 @pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from hcxai import models
-from hcxai.io import InputError
-from hcxai.models import build_model, load_model, write_model_attributes
-from hcxai.train import load_fold, make_loss, train_fold
+from hcxai.core.io import InputError
+from hcxai.models import regression as models
+from hcxai.models.regression import build_model, load_model, write_model_attributes
+from hcxai.models.training import load_fold, make_loss, train_fold
 
 
 def training_settings(**changes) -> dict:
@@ -104,7 +104,7 @@ def test_training_is_reproducible_and_predictions_are_complete(tiny_dataset, tmp
         zip(fold["image_id"], fold["role"], strict=True)
     )
     assert a["image_id"].is_unique
-    from hcxai.data import load_dataset
+    from hcxai.data.hc18 import load_dataset
 
     data = load_dataset(dataset)
     pixel_size = data.pixel_size_mm[data.index_of(list(a["image_id"]))]
@@ -122,7 +122,7 @@ def test_the_permuted_label_model_trains_on_shuffled_training_targets(tiny_datas
     """Adebayo's data randomisation: the training images keep their HC values (the oracle
     is the data set file read directly) but no longer their own; validation and test keep
     the true targets; every epoch runs, without augmentation."""
-    from hcxai.data import load_dataset
+    from hcxai.data.hc18 import load_dataset
 
     dataset, splits = tiny_dataset
     training = training_settings(epochs=3)

@@ -8,12 +8,12 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
-from hcxai.perturbation import Settings
-from hcxai.analyzers import resolve
-from hcxai.data import CSV_NAME, IMAGE_FOLDER
-from hcxai.splits import fold_sizes
-from hcxai.weights import check_weights_file
-from hcxai.io import InputError
+from hcxai.evaluate.faithfulness.perturbation import Settings
+from hcxai.explain.analyzers import resolve
+from hcxai.data.hc18 import CSV_NAME, IMAGE_FOLDER
+from hcxai.data.splits import fold_sizes
+from hcxai.models.weights import check_weights_file
+from hcxai.core.io import InputError
 
 # Jobs import hcxai from this checkout whatever environment runs them (a venv,
 # a conda env made by --sdm conda, a SLURM node sharing the file system).

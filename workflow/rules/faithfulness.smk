@@ -1,5 +1,5 @@
 # Faithfulness across imputations: does an analyzer's AOPC ranking survive the way
-# regions are removed (hcxai.faithfulness)? From the pair files of perturb.smk.
+# regions are removed (hcxai.evaluate.faithfulness.across_imputations)? From the pair files of perturb.smk.
 
 
 rule faithfulness:

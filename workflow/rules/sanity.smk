@@ -1,5 +1,5 @@
 # Sanity: cascading model randomisation (Adebayo et al. 2018), maps per stage, then similarity.
-from hcxai.sanity import check_settings as check_sanity_settings
+from hcxai.evaluate.randomisation.model_maps import check_settings as check_sanity_settings
 
 SANITY = config["sanity"]
 SANITY_MAPS = "results/sanity/{backbone}/{loss}/{analyzer}.h5"

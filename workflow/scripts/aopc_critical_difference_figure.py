@@ -1,9 +1,10 @@
-"""Rule aopc_critical_difference_figure: mean ranks and Holm-Wilcoxon bars (hcxai.report)."""
+"""Rule aopc_critical_difference_figure: mean ranks and Holm-Wilcoxon bars
+(hcxai.figures.inputs)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.report import write_critical_difference_figure
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_critical_difference_figure
 
 run_job(
     snakemake.log[0],

@@ -1,8 +1,9 @@
-"""Rule aopc_pair: every image's AOPC and the mean curve of one model x analyzer (hcxai.aopc),
+"""Rule aopc_pair: every image's AOPC and the mean curve of one model x analyzer
+(hcxai.evaluate.faithfulness.aopc),
 Table 1's and under every scored imputation x measure."""
 
-from hcxai.aopc import write_pair
-from hcxai.io import run_job
+from hcxai.core.io import run_job
+from hcxai.evaluate.faithfulness.aopc import write_pair
 
 run_job(
     snakemake.log[0],

@@ -1,9 +1,10 @@
-"""Rule aopc_statistics: CIs, paired tests, Friedman's test of per-image AOPCs (hcxai.stats)."""
+"""Rule aopc_statistics: CIs, paired tests, Friedman's test of per-image AOPCs
+(hcxai.stats.inference)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.stats import write_statistics
+from hcxai.core.io import run_job
+from hcxai.evaluate.faithfulness.aopc_statistics import write_statistics
 
 # The `statistics` block: bootstrap_samples, confidence, alpha, seed.
 settings = json.loads(snakemake.params.settings)

@@ -1,7 +1,8 @@
-"""Rule aopc_summary: AOPC long table, Table 1 and the curves table (hcxai.aopc)."""
+"""Rule aopc_summary: AOPC long table, Table 1 and the curves table
+(hcxai.evaluate.faithfulness.aopc)."""
 
-from hcxai.aopc import write_summary
-from hcxai.io import run_job
+from hcxai.core.io import run_job
+from hcxai.evaluate.faithfulness.aopc import write_summary
 
 run_job(
     snakemake.log[0],

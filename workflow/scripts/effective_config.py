@@ -1,7 +1,8 @@
-"""Rule effective_config: the validated config of this run, for provenance (hcxai.provenance)."""
+"""Rule effective_config: the validated config of this run, for provenance
+(hcxai.core.provenance)."""
 
-from hcxai.io import run_job
-from hcxai.provenance import write_effective_config
+from hcxai.core.io import run_job
+from hcxai.core.provenance import write_effective_config
 
 run_job(
     snakemake.log[0],

@@ -1,9 +1,10 @@
-"""Rule error_explanation: |error| vs skull focus and AOPC (hcxai.error_explanation)."""
+"""Rule error_explanation: |error| vs skull focus and AOPC
+(hcxai.evaluate.meta.error_explanation)."""
 
 import json
 
-from hcxai.error_explanation import write_error_explanation
-from hcxai.io import run_job
+from hcxai.core.io import run_job
+from hcxai.evaluate.meta.error_explanation import write_error_explanation
 
 statistics = json.loads(snakemake.params.statistics)
 run_job(

@@ -1,9 +1,10 @@
-"""Rule faithfulness: the analyzers under every imputation x measure (hcxai.faithfulness)."""
+"""Rule faithfulness: the analyzers under every imputation x measure
+(hcxai.evaluate.faithfulness.across_imputations)."""
 
 import json
 
-from hcxai.faithfulness import write_faithfulness
-from hcxai.io import run_job
+from hcxai.core.io import run_job
+from hcxai.evaluate.faithfulness.across_imputations import write_faithfulness
 
 # The `statistics` block: bootstrap_samples, confidence, alpha, seed.
 settings = json.loads(snakemake.params.settings)

@@ -1,7 +1,7 @@
-"""Rule faithfulness_figure: analyzer ranks per imputation x measure (hcxai.report)."""
+"""Rule faithfulness_figure: analyzer ranks per imputation x measure (hcxai.figures.inputs)."""
 
-from hcxai.io import run_job
-from hcxai.report import write_faithfulness_figure
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_faithfulness_figure
 
 run_job(
     snakemake.log[0],

@@ -1,7 +1,7 @@
-"""Rule hc_agreement_figure: predicted vs true HC and Bland-Altman (hcxai.report)."""
+"""Rule hc_agreement_figure: predicted vs true HC and Bland-Altman (hcxai.figures.inputs)."""
 
-from hcxai.io import run_job
-from hcxai.report import write_hc_agreement_figure
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_hc_agreement_figure
 
 run_job(
     snakemake.log[0],

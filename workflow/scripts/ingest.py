@@ -1,9 +1,9 @@
-"""Rule ingest: HC18-layout folder -> resources/dataset_{size}.h5 (hcxai.data)."""
+"""Rule ingest: HC18-layout folder -> resources/dataset_{size}.h5 (hcxai.data.hc18)."""
 
 import json
 
-from hcxai.data import ingest
-from hcxai.io import run_job
+from hcxai.core.io import run_job
+from hcxai.data.hc18 import ingest
 
 dataset = json.loads(snakemake.params.dataset)
 run_job(

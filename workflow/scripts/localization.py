@@ -1,9 +1,10 @@
-"""Rule localization: one saliency file's maps against the annotated skull (hcxai.localization)."""
+"""Rule localization: one saliency file's maps against the annotated skull
+(hcxai.evaluate.localization.skull)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.localization import write_localization
+from hcxai.core.io import run_job
+from hcxai.evaluate.localization.skull import write_localization
 
 run_job(
     snakemake.log[0],

@@ -1,7 +1,7 @@
-"""Rule localization_figure: skull focus and rank accuracy per analyzer (hcxai.report)."""
+"""Rule localization_figure: skull focus and rank accuracy per analyzer (hcxai.figures.inputs)."""
 
-from hcxai.io import run_job
-from hcxai.report import write_localization_figure
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_localization_figure
 
 run_job(
     snakemake.log[0],

@@ -1,9 +1,10 @@
-"""Rule localization_summary: results/localization.csv, means and CIs (hcxai.localization)."""
+"""Rule localization_summary: results/localization.csv, means and CIs
+(hcxai.evaluate.localization.skull)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.localization import write_summary
+from hcxai.core.io import run_job
+from hcxai.evaluate.localization.skull import write_summary
 
 statistics = json.loads(snakemake.params.statistics)
 run_job(

@@ -1,7 +1,8 @@
-"""Rule loss_comparison_figure: AOPC, skull focus and MAE per backbone and loss (hcxai.report)."""
+"""Rule loss_comparison_figure: AOPC, skull focus and MAE per backbone and loss
+(hcxai.figures.inputs)."""
 
-from hcxai.io import run_job
-from hcxai.report import write_loss_comparison_figure
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_loss_comparison_figure
 
 run_job(
     snakemake.log[0],

@@ -1,7 +1,7 @@
-"""Rule mae_table: MAE per model and fold, Bland-Altman limits (hcxai.agreement)."""
+"""Rule mae_table: MAE per model and fold, Bland-Altman limits (hcxai.models.accuracy)."""
 
-from hcxai.agreement import write_mae_table
-from hcxai.io import run_job
+from hcxai.core.io import run_job
+from hcxai.models.accuracy import write_mae_table
 
 run_job(
     snakemake.log[0],

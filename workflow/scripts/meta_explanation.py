@@ -1,9 +1,11 @@
-"""Rule meta_explanation: SpRAy over each analyzer's maps of one model (hcxai.meta)."""
+"""Rule meta_explanation: SpRAy over each analyzer's maps of one model
+(hcxai.evaluate.meta.spray)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.meta import write_meta_explanations
+from hcxai.core.io import run_job
+from hcxai.evaluate.meta.spray import write_meta_explanations
+from hcxai.figures.plots import draw_meta_explanation
 
 maps = list(snakemake.input.maps)
 per_analyzer = len(maps) // len(snakemake.output.tables)
@@ -15,4 +17,5 @@ run_job(
     figure_paths=list(snakemake.output.figures),
     stability_path=snakemake.output.stability,
     settings=json.loads(snakemake.params.settings),
+    draw=draw_meta_explanation,
 )

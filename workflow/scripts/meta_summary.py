@@ -1,9 +1,10 @@
-"""Rule meta_summary: cluster sizes, errors and stability of every model x analyzer (hcxai.meta)."""
+"""Rule meta_summary: cluster sizes, errors and stability of every model x analyzer
+(hcxai.evaluate.meta.spray)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.meta import write_meta_summary
+from hcxai.core.io import run_job
+from hcxai.evaluate.meta.spray import write_meta_summary
 
 run_job(
     snakemake.log[0],

@@ -1,7 +1,7 @@
 """Rule perturb (TensorFlow env): one shard of an analyzer x model x fold."""
 
-from hcxai.io import job_arguments, run_job
-from hcxai.perturbation import Settings, run_shard
+from hcxai.core.io import job_arguments, run_job
+from hcxai.evaluate.faithfulness.perturbation import Settings, run_shard
 
 job, threads = job_arguments()
 run_job(

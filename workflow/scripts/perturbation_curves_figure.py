@@ -1,7 +1,8 @@
-"""Rule perturbation_curves_figure: paper Fig. 4 from perturbation_curves.csv (hcxai.report)."""
+"""Rule perturbation_curves_figure: paper Fig. 4 from perturbation_curves.csv
+(hcxai.figures.inputs)."""
 
-from hcxai.io import run_job
-from hcxai.report import write_perturbation_curves_figure
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_perturbation_curves_figure
 
 run_job(
     snakemake.log[0],

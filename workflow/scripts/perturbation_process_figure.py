@@ -1,10 +1,10 @@
-"""Rule perturbation_process_figure: paper Fig. 3 for one test image (hcxai.report)."""
+"""Rule perturbation_process_figure: paper Fig. 3 for one test image (hcxai.figures.inputs)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.perturbation import Settings
-from hcxai.report import write_process_figure
+from hcxai.core.io import run_job
+from hcxai.evaluate.faithfulness.perturbation import Settings
+from hcxai.figures.inputs import write_process_figure
 
 run_job(
     snakemake.log[0],

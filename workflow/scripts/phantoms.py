@@ -1,9 +1,9 @@
-"""Rule phantoms: synthetic HC18-layout scans (hcxai.phantom)."""
+"""Rule phantoms: synthetic HC18-layout scans (hcxai.data.phantom)."""
 
 from pathlib import Path
 
-from hcxai.io import run_job
-from hcxai.phantom import generate
+from hcxai.core.io import run_job
+from hcxai.data.phantom import generate
 
 run_job(
     snakemake.log[0],

@@ -1,7 +1,7 @@
 """Rule random_order (TensorFlow env): one shard's random-order baseline, shared by analyzers."""
 
-from hcxai.io import job_arguments, run_job
-from hcxai.perturbation import Settings, run_random_order_shard
+from hcxai.core.io import job_arguments, run_job
+from hcxai.evaluate.faithfulness.perturbation import Settings, run_random_order_shard
 
 job, threads = job_arguments()
 run_job(

@@ -1,7 +1,7 @@
-"""Rule saliency (TensorFlow env): one analyzer on one model x fold (hcxai.saliency)."""
+"""Rule saliency (TensorFlow env): one analyzer on one model x fold (hcxai.explain.saliency)."""
 
-from hcxai.io import job_arguments, run_job
-from hcxai.saliency import compute_saliency
+from hcxai.core.io import job_arguments, run_job
+from hcxai.explain.saliency import compute_saliency
 
 job, threads = job_arguments()
 run_job(

@@ -1,7 +1,7 @@
-"""Rule saliency_figures: paper Fig. 2 and Fig. 5 from the cached maps (hcxai.report)."""
+"""Rule saliency_figures: paper Fig. 2 and Fig. 5 from the cached maps (hcxai.figures.inputs)."""
 
-from hcxai.io import run_job
-from hcxai.report import write_saliency_figures
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_saliency_figures
 
 run_job(
     snakemake.log[0],

@@ -1,7 +1,7 @@
-"""Rule sanity_figure: the randomisation maps and similarity curves (hcxai.report)."""
+"""Rule sanity_figure: the randomisation maps and similarity curves (hcxai.figures.inputs)."""
 
-from hcxai.io import run_job
-from hcxai.report import write_sanity_figure
+from hcxai.core.io import run_job
+from hcxai.figures.inputs import write_sanity_figure
 
 run_job(
     snakemake.log[0],

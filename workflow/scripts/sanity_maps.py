@@ -1,8 +1,8 @@
 """Rule sanity_maps (TensorFlow env): one analyzer's maps at every randomisation stage
 and of the permuted-label model."""
 
-from hcxai.io import job_arguments, run_job
-from hcxai.sanity import compute_sanity_maps
+from hcxai.core.io import job_arguments, run_job
+from hcxai.evaluate.randomisation.model_maps import compute_sanity_maps
 
 job, threads = job_arguments()
 sanity = job["sanity"]

@@ -1,9 +1,10 @@
-"""Rule sanity_similarity: each stage's maps against the trained maps (hcxai.sanity_metrics)."""
+"""Rule sanity_similarity: each stage's maps against the trained maps
+(hcxai.evaluate.randomisation.similarity)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.sanity_metrics import write_pair
+from hcxai.core.io import run_job
+from hcxai.evaluate.randomisation.similarity import write_pair
 
 run_job(
     snakemake.log[0],

@@ -1,7 +1,7 @@
 """Rule sanity_summary: every model x analyzer's stage table in results/sanity.csv."""
 
-from hcxai.io import run_job
-from hcxai.sanity_metrics import write_summary
+from hcxai.core.io import run_job
+from hcxai.evaluate.randomisation.similarity import write_summary
 
 run_job(
     snakemake.log[0],

@@ -1,9 +1,9 @@
-"""Rule scorecard: every view of an analyzer side by side (hcxai.scorecard)."""
+"""Rule scorecard: every view of an analyzer side by side (hcxai.evaluate.scorecard)."""
 
 import json
 
-from hcxai.io import run_job
-from hcxai.scorecard import write_scorecard
+from hcxai.core.io import run_job
+from hcxai.evaluate.scorecard import write_scorecard
 
 # The `statistics` block: bootstrap_samples, confidence, alpha, seed.
 settings = json.loads(snakemake.params.settings)

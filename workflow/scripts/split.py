@@ -1,7 +1,7 @@
-"""Rule split: K-fold splits of the data set (hcxai.splits)."""
+"""Rule split: K-fold splits of the data set (hcxai.data.splits)."""
 
-from hcxai.io import run_job
-from hcxai.splits import write_splits
+from hcxai.core.io import run_job
+from hcxai.data.splits import write_splits
 
 run_job(
     snakemake.log[0],

@@ -1,8 +1,8 @@
 """Rules train and train_permuted_labels (TensorFlow env): one backbone x loss x fold
-(hcxai.train); the second trains the sanity fold on shuffled targets."""
+(hcxai.models.training); the second trains the sanity fold on shuffled targets."""
 
-from hcxai.io import job_arguments, run_job
-from hcxai.train import train_fold
+from hcxai.core.io import job_arguments, run_job
+from hcxai.models.training import train_fold
 
 job, threads = job_arguments()
 permuted_fold = job.get("permuted_labels_fold")  # set by rule train_permuted_labels only

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hcxai.analyzers import resolve
-from hcxai.canonize import merge_batchnorm, merged_kernel_and_bias
-from hcxai.data import network_input
-from hcxai.explain import Explainer
-from hcxai.io import InputError
-from hcxai.models import build_model, write_model_attributes
+from hcxai.core.io import InputError
+from hcxai.data.hc18 import network_input
+from hcxai.explain.analyzers import resolve
+from hcxai.explain.canonize import merge_batchnorm, merged_kernel_and_bias
+from hcxai.explain.innvestigate_backend import Explainer
+from hcxai.models.regression import build_model, write_model_attributes
 
 SIZE = 32
 IDS = [f"{i:03d}_HC" for i in range(3)]

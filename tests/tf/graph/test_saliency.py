@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hcxai.analyzers import PAPER_ORDER, resolve
-from hcxai.data import black_in_network_units, network_input
-from hcxai.explain import Explainer, rows_per_pass
-from hcxai.io import InputError
-from hcxai.models import build_model, read_model_attributes, write_model_attributes
+from hcxai.core.io import InputError
+from hcxai.data.hc18 import black_in_network_units, network_input
+from hcxai.explain.analyzers import PAPER_ORDER, resolve
+from hcxai.explain.innvestigate_backend import Explainer, rows_per_pass
+from hcxai.models.regression import build_model, read_model_attributes, write_model_attributes
 
 log = logging.getLogger(__name__)
 SIZE = 32

@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hcxai.analyzers import PAPER_ORDER, resolve
-from hcxai.data import network_input
-from hcxai.explain import Explainer
-from hcxai.io import InputError
-from hcxai.models import build_model, load_model, write_model_attributes
-from hcxai.sanity import (
+from hcxai.core.io import InputError
+from hcxai.data.hc18 import network_input
+from hcxai.evaluate.randomisation.maps_file import read_sanity_maps
+from hcxai.evaluate.randomisation.model_maps import (
     cascade,
     compute_sanity_maps,
     cumulative_stages,
@@ -27,7 +25,9 @@ from hcxai.sanity import (
     stage_weights,
     weighted_layers,
 )
-from hcxai.sanity_file import read_sanity_maps
+from hcxai.explain.analyzers import PAPER_ORDER, resolve
+from hcxai.explain.innvestigate_backend import Explainer
+from hcxai.models.regression import build_model, load_model, write_model_attributes
 
 log = logging.getLogger(__name__)
 SIZE = 32

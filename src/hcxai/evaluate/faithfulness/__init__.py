@@ -1,0 +1,2 @@
+"""Faithfulness: region perturbation, its imputations, AOPC and its statistics, and
+whether the rankings survive a change of imputation."""

@@ -1,0 +1,1 @@
+"""Statistics shared by every evaluation: bootstrap and t intervals, paired tests, Holm."""
