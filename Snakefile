@@ -43,6 +43,7 @@ include: "workflow/rules/sanity.smk"
 include: "workflow/rules/scorecard.smk"
 include: "workflow/rules/meta.smk"
 include: "workflow/rules/losses.smk"
+include: "workflow/rules/metrics.smk"
 
 
 # Tables, figures and summaries take seconds and little memory: on a cluster they run
@@ -71,6 +72,8 @@ localrules:
     error_explanation,
     scorecard,
     loss_comparison_figure,
+    map_metric,
+    map_metric_summary,
 
 
 onstart:

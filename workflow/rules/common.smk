@@ -9,6 +9,7 @@ from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
 from hcxai.evaluate.faithfulness.perturbation import Settings
+from hcxai.evaluate.registry import METRICS, metric
 from hcxai.explain.analyzers import resolve
 from hcxai.data.hc18 import CSV_NAME, IMAGE_FOLDER
 from hcxai.data.splits import fold_sizes
@@ -88,6 +89,9 @@ if config["image_size"] % config["meta"]["block"]:
     )
 for analyzer in dict.fromkeys([*config["analyzers"], *config["analyzer_params"]]):
     analyzer_params(analyzer)
+config.setdefault("metrics", list(METRICS))  # left out: every registered map metric
+for name in config["metrics"]:
+    metric(name)  # an unknown name stops the run here, naming the registered ones
 
 
 def check_weights(backbones: set[str]) -> None:
@@ -250,4 +254,5 @@ def final_targets() -> list[str]:
         "results/meta.csv",
         "results/error_explanation.csv",
         "results/figures/loss_comparison.png",
+        *(["results/map_metrics.csv"] if config["metrics"] else []),
     ]

@@ -12,6 +12,8 @@ rule scorecard:
         pairs=over_models(PAIR_AOPC, analyzer=ANALYZERS),
         imputations=over_models(PAIR_IMPUTATIONS, analyzer=ANALYZERS),
         scores=over_models(LOCALIZATION_SCORES, fold=FOLDS, analyzer=ANALYZERS),
+        # The registered map metrics' columns (none with `metrics: []`).
+        metrics=["results/map_metrics.csv"] if config["metrics"] else [],
     output:
         card=report(
             "results/scorecard.csv", caption="../report/scorecard.rst", category="0 Scorecard"

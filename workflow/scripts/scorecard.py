@@ -19,5 +19,6 @@ run_job(
     score_files=list(snakemake.input.scores),
     card_path=snakemake.output.card,
     agreement_path=snakemake.output.agreement,
+    metrics_path=snakemake.input.metrics[0] if snakemake.input.metrics else None,
     **settings,
 )

@@ -33,6 +33,7 @@ TRAINING = "training"  # augmentation and batch order, per fold and epoch (hcxai
 BOOTSTRAP = "bootstrap"  # the resamples of every bootstrap CI (stats, faithfulness, ...)
 SPRAY_SUBSAMPLE = "spray_subsample"  # SpRAy's stability subsamples, per repeat (evaluate.meta)
 PERMUTED_LABELS = "permuted_labels"  # data randomisation's targets (models.training)
+ROBUSTNESS_NOISE = "robustness_noise"  # max-sensitivity input noise, per image and sample
 PURPOSES = (
     PERTURBATION_NOISE,
     RANDOM_ORDER,
@@ -44,6 +45,7 @@ PURPOSES = (
     BOOTSTRAP,
     SPRAY_SUBSAMPLE,
     PERMUTED_LABELS,
+    ROBUSTNESS_NOISE,
 )
 
 WORD = 2**32  # a key must fit one 32-bit word of the spawn key

@@ -167,3 +167,34 @@ def fold_sizes(image_ids: Sequence[str], folds: int, seed: int, group_by: str) -
     """Test images per fold, as `make_splits` partitions them (known before the split runs)."""
     groups = [scan_group(str(image_id), group_by) for image_id in image_ids]
     return np.bincount(partition(groups, folds, seed), minlength=folds).tolist()
+
+
+def first_test_ids(
+    splits_path: str | Path,
+    fold: int,
+    n_images: int,
+    dataset_ids: Collection[str] | None = None,
+    *,
+    block: str,
+) -> list[str]:
+    """The first `n_images` test images of `fold` (the stages that explain a few images of
+    one fold: config block `block`, e.g. sanity); fewer, with a warning, if it has fewer."""
+    splits = read_splits(splits_path, dataset_ids)
+    folds = sorted(set(splits["fold"]))
+    if fold not in folds:
+        raise InputError(
+            f"{block}.fold is {fold} but {splits_path} has folds {folds}; set {block}.fold to "
+            "one of them"
+        )
+    ids = fold_ids(splits, fold, "test")
+    if n_images > len(ids):
+        log.warning(
+            "%s.n_images is %d but fold %d has %d test images (%s): using all %d",
+            block,
+            n_images,
+            fold,
+            len(ids),
+            splits_path,
+            len(ids),
+        )
+    return ids[:n_images]

@@ -35,7 +35,11 @@ Per model (backbone x loss) x analyzer (`results/scorecard.csv`):
   randomised network's maps (the sanity images, one fold), the paired difference
   trained minus randomised with its Student-t CI and Wilcoxon p, and
   `beats_randomised_model` when that p, Holm-adjusted over the model's analyzers, is
-  below alpha and the difference positive: the skull focus was learned, not built in.
+  below alpha and the difference positive: the skull focus was learned, not built in;
+* the registered map metrics (hcxai.evaluate.registry: complexity, robustness, ...), each
+  from results/map_metrics.csv: its mean with the CI, and `{metric}_better_than_edge` /
+  `{metric}_better_than_random` (Holm over the model's analyzers, on the metric's better
+  side); the columns come from the registry, in its order, after all the above.
 
 `results/ranking_agreement.csv`: per model and imputation x measure, Kendall's tau
 between the analyzers ranked by mean MoRF AOPC (lower better) and by mean skull focus
@@ -63,6 +67,9 @@ from hcxai.evaluate.faithfulness.aopc import read_pairs
 from hcxai.evaluate.faithfulness.aopc_statistics import STATS_TABLE, describe_duplicates
 from hcxai.evaluate.localization.skull import SUMMARY as LOCALIZATION
 from hcxai.evaluate.localization.skull import read_scores
+from hcxai.evaluate.map_metrics import BASELINES, EDGE
+from hcxai.evaluate.map_metrics import SUMMARY_TABLE as MAP_METRICS
+from hcxai.evaluate.registry import METRICS
 from hcxai.explain.analyzers import PAPER_ORDER, paper_order
 from hcxai.stats.inference import beats_random, holm, image_bootstrap, significantly_better
 
@@ -204,18 +211,41 @@ def _sanity(sanity: pd.DataFrame, alpha: float) -> pd.DataFrame:
     )
 
 
+def _map_metrics(summary: pd.DataFrame) -> pd.DataFrame:
+    """Each registered metric's columns (`MapMetric.scorecard_columns`), per model x analyzer,
+    in the registry's order; none without a map_metrics.csv (`metrics: []`)."""
+    summary = summary[summary["analyzer"] != EDGE]
+    columns = []
+    for name, entry in METRICS.items():
+        rows = summary[summary["metric"] == name].set_index(KEYS)
+        if rows.empty:
+            continue
+        values = [rows["mean"], rows["ci_low"], rows["ci_high"]]
+        values += [rows[f"better_than_{baseline}"] for baseline in BASELINES]
+        columns += [
+            value.rename(column)
+            for value, column in zip(values, entry.scorecard_columns, strict=True)
+        ]
+    return (
+        pd.concat(columns, axis=1)
+        if columns
+        else pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=KEYS))
+    )
+
+
 def scorecard(
     aopc_stats: pd.DataFrame,
     localization: pd.DataFrame,
     sanity: pd.DataFrame,
     faithfulness: pd.DataFrame,
     folds: pd.DataFrame,
+    map_metrics: pd.DataFrame | None = None,
     *,
     alpha: float,
 ) -> pd.DataFrame:
     """The views joined per model x analyzer: models as in aopc_stats.csv, analyzers
     in the paper's order; `folds` from `per_fold`; `alpha` the level of the Holm-adjusted
-    test against random."""
+    test against random; `map_metrics` results/map_metrics.csv (None: no metric ran)."""
     card = (
         _faithfulness(aopc_stats, alpha)
         .join(folds)
@@ -223,6 +253,8 @@ def scorecard(
         .join(_localization(localization, alpha))
         .join(_sanity(sanity, alpha))
     )
+    if map_metrics is not None:
+        card = card.join(_map_metrics(map_metrics))
     card = card.reset_index()
     first_seen = {key: list(dict.fromkeys(aopc_stats[key])) for key in MODEL_KEYS}
     first_seen["analyzer"] = PAPER_ORDER
@@ -324,10 +356,15 @@ def ranking_agreement_by_imputation(
 
 
 def read_summaries(
-    stats_path: str, localization_path: str, sanity_path: str, faithfulness_path: str
+    stats_path: str,
+    localization_path: str,
+    sanity_path: str,
+    faithfulness_path: str,
+    metrics_path: str | None = None,
 ) -> list[pd.DataFrame]:
-    """aopc_stats.csv, localization.csv, sanity.csv and faithfulness.csv, checked: the same
-    model x analyzer pairs in all (else a join would hide a gap as NaN)."""
+    """aopc_stats.csv, localization.csv, sanity.csv, faithfulness.csv and map_metrics.csv
+    (when given), checked: the same model x analyzer pairs in all (else a join would hide a
+    gap as NaN)."""
     from hcxai.evaluate.randomisation.similarity import SUMMARY_TABLE  # scikit-image: only here
 
     stats = read_table(stats_path, STATS_TABLE, rule="aopc_statistics", unique=[*KEYS, "order"])
@@ -337,9 +374,14 @@ def read_summaries(
         (localization_path, LOCALIZATION, "localization_summary", KEYS),
         (sanity_path, SUMMARY_TABLE, "sanity_summary", [*KEYS, "stage"]),
         (faithfulness_path, FAITHFULNESS, "faithfulness", [*KEYS, *CONDITION]),
+        *(
+            [(metrics_path, MAP_METRICS, "map_metric_summary", [*KEYS, "metric"])]
+            if metrics_path
+            else []
+        ),
     ):
         frame = read_table(path, columns, rule=rule, unique=unique)
-        found = _pairs_of(frame)
+        found = _pairs_of(frame[frame["analyzer"] != EDGE])
         if found != expected:
             odd = sorted(found ^ expected)[:3]
             what = f"covers other model x analyzer pairs than {stats_path} (e.g. {odd})"
@@ -390,19 +432,22 @@ def write_scorecard(
     score_files: list[str],
     card_path: str,
     agreement_path: str,
+    metrics_path: str | None = None,
     *,
     alpha: float,
     confidence: float,
     bootstrap_samples: int,
     seed: int,
 ) -> None:
-    """results/scorecard.csv and results/ranking_agreement.csv from the four summaries and
+    """results/scorecard.csv and results/ranking_agreement.csv from the summaries and
     the per-image files (per-fold values, and tau's image bootstrap)."""
-    summaries = read_summaries(stats_path, localization_path, sanity_path, faithfulness_path)
+    summaries = read_summaries(
+        stats_path, localization_path, sanity_path, faithfulness_path, metrics_path
+    )
     pairs, imputations, scores = read_per_image(
         _pairs_of(summaries[0]), pair_files, imputation_files, score_files
     )
-    card = scorecard(*summaries, per_fold(pairs, scores), alpha=alpha)
+    card = scorecard(*summaries[:4], per_fold(pairs, scores), *summaries[4:], alpha=alpha)
     agreement = ranking_agreement_by_imputation(
         imputations, scores, card, confidence=confidence, n_resamples=bootstrap_samples, seed=seed
     )

@@ -304,9 +304,18 @@ class Explainer:
             len(x), steps, path, lambda idx, g: g.mean(axis=1) * (x[idx] - reference[idx])
         )
 
-    def relevance(self, images: np.ndarray, image_ids: list[str]) -> np.ndarray:
-        """Maps (N, s, s, 3) in the network's input space for uint8 images (N, s, s)."""
+    def relevance(
+        self, images: np.ndarray, image_ids: list[str], offset: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Maps (N, s, s, 3) in the network's input space for uint8 images (N, s, s).
+
+        `offset` (N, s, s) is added to the network input on all three channels (a
+        robustness perturbation); SmoothGrad's noise and IG's black reference stay the
+        unperturbed image's, so only the input changes.
+        """
         x = network_input(images)
+        if offset is not None:
+            x = x + offset[..., np.newaxis].astype(np.float32)
         inputs = self.spec.analyzer.inputs
         if inputs == "none":
             return random_maps(self.spec.params["seed"], image_ids, x.shape[1:]).astype(np.float32)
@@ -316,9 +325,11 @@ class Explainer:
             return self._path_points(x, images)
         return self._analyze_rows(x).astype(np.float32)
 
-    def explain(self, images: np.ndarray, image_ids: list[str]) -> np.ndarray:
+    def explain(
+        self, images: np.ndarray, image_ids: list[str], offset: np.ndarray | None = None
+    ) -> np.ndarray:
         """Saliency maps (N, s, s): relevance summed over the 3 replicated channels."""
-        maps = self.relevance(images, image_ids).sum(axis=-1)
+        maps = self.relevance(images, image_ids, offset).sum(axis=-1)
         bad = ~np.isfinite(maps).all(axis=(1, 2))
         if bad.any():
             raise ValueError(

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from hcxai.core.io import InputError, damaged_file, read_hdf5
 from hcxai.data.hc18 import load_dataset
-from hcxai.data.splits import fold_ids, read_splits
+from hcxai.data.splits import first_test_ids
 from hcxai.evaluate.randomisation.maps_file import SanityMaps, write_sanity_maps
 from hcxai.explain.analyzers import resolve
 from hcxai.explain.innvestigate_backend import Explainer, build_explainer
@@ -207,30 +207,6 @@ def cascade(
     return np.stack(maps), seconds
 
 
-def sanity_image_ids(
-    splits_path: str | Path, fold: int, n_images: int, dataset_ids: Collection[str] | None = None
-) -> list[str]:
-    """The first `n_images` test images of `fold`; fewer (with a warning) if the fold has fewer."""
-    splits = read_splits(splits_path, dataset_ids)
-    folds = sorted(set(splits["fold"]))
-    if fold not in folds:
-        raise InputError(
-            f"sanity.fold is {fold} but {splits_path} has folds {folds}; set sanity.fold to one "
-            "of them"
-        )
-    ids = fold_ids(splits, fold, "test")
-    if n_images > len(ids):
-        log.warning(
-            "sanity.n_images is %d but fold %d has %d test images (%s): using all %d",
-            n_images,
-            fold,
-            len(ids),
-            splits_path,
-            len(ids),
-        )
-    return ids[:n_images]
-
-
 def _stage_maps(
     explainer: Explainer,
     images: np.ndarray,
@@ -323,7 +299,7 @@ def compute_sanity_maps(
     spec = resolve(analyzer, params)
     data = load_dataset(dataset_path)
     check_image_size(model_path, dataset_path, data.images.shape[-1])
-    ids = sanity_image_ids(splits_path, fold, n_images, data.image_id)
+    ids = first_test_ids(splits_path, fold, n_images, data.image_id, block="sanity")
     images = data.images[data.index_of(ids)]
     layers = weighted_layers(model_path)
     groups = stage_groups([name for _, name in layers], stages, model_path)

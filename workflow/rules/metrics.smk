@@ -1,0 +1,93 @@
+# Map metrics from the registry (hcxai.evaluate.registry): one generic per-image rule fanned
+# out over {metric} per model, one summary; the robustness metrics' perturbed-input maps.
+from hcxai.evaluate.registry import metric
+
+ROBUSTNESS = config["robustness"]
+ROBUSTNESS_MAPS = "results/robustness/{backbone}/{loss}/{analyzer}.h5"
+METRIC_SCORES = "results/metrics/{metric}/{backbone}/{loss}.csv"
+METRIC_SOURCES = {"saliency": SALIENCY, "robustness": ROBUSTNESS_MAPS}
+if ROBUSTNESS["fold"] >= config["folds"]:
+    raise InputError(
+        f"robustness.fold is {ROBUSTNESS['fold']} but the config has folds: {config['folds']}; "
+        f"set robustness.fold below {config['folds']}"
+    )
+
+
+wildcard_constraints:
+    metric="|".join(config["metrics"]) or "none",
+
+
+def metric_maps(wildcards) -> list[str]:
+    """The maps one metric reads for one model: its registry source's files."""
+    pattern = METRIC_SOURCES[metric(wildcards.metric).source]
+    return expand(pattern, fold=FOLDS, analyzer=ANALYZERS, allow_missing=True)
+
+
+# One analyzer built once on the robustness fold's model; its maps of a few test images
+# and of `samples` perturbed copies of each.
+rule robustness_maps:
+    input:
+        script=f"{SCRIPTS}/robustness_maps.py",
+        model=f"results/models/{{backbone}}/{{loss}}/fold{ROBUSTNESS['fold']}/model.h5",
+        dataset=DATASET,
+        splits=SPLITS,
+    output:
+        maps=ROBUSTNESS_MAPS,
+    log:
+        "logs/robustness/{backbone}/{loss}/{analyzer}.log",
+    benchmark:
+        "results/benchmarks/robustness/{backbone}/{loss}/{analyzer}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=config["saliency"]["memory_budget_mb"] + 3000,
+        runtime=60,
+    params:
+        files=job_files,
+        settings=job_settings(
+            params=lambda w: analyzer_params(w.analyzer),
+            robustness=ROBUSTNESS,
+            memory_budget_mb=config["saliency"]["memory_budget_mb"],
+            graph_optimization=config["saliency"]["graph_optimization"],
+        ),
+    shell:
+        TF_COMMAND
+
+
+rule map_metric:
+    input:
+        maps=metric_maps,
+        dataset=DATASET,
+    output:
+        scores=METRIC_SCORES,
+    log:
+        "logs/metrics/{metric}/{backbone}/{loss}.log",
+    conda:
+        "../../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/map_metric.py"
+
+
+rule map_metric_summary:
+    input:
+        over_models(METRIC_SCORES, metric=config["metrics"]),
+    output:
+        report(
+            "results/map_metrics.csv",
+            caption="../report/map_metrics.rst",
+            category="7 Complexity and robustness",
+        ),
+    log:
+        "logs/map_metric_summary.log",
+    conda:
+        "../../envs/workflow.yaml"
+    params:
+        settings=job_settings(**config["statistics"]),
+    script:
+        "../scripts/map_metric_summary.py"
