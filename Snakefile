@@ -42,8 +42,8 @@ include: "workflow/rules/localization.smk"
 include: "workflow/rules/sanity.smk"
 include: "workflow/rules/scorecard.smk"
 include: "workflow/rules/meta.smk"
-include: "workflow/rules/losses.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
 
 
 # Tables, figures and summaries take seconds and little memory: on a cluster they run
@@ -54,26 +54,18 @@ localrules:
     effective_config,
     split,
     mae_table,
-    hc_agreement_figure,
-    saliency_figures,
     aopc_pair,
     aopc_summary,
     aopc_statistics,
     faithfulness,
-    faithfulness_figure,
-    aopc_critical_difference_figure,
-    perturbation_curves_figure,
-    perturbation_process_figure,
     localization_summary,
-    localization_figure,
     sanity_summary,
-    sanity_figure,
     meta_summary,
     error_explanation,
     scorecard,
-    loss_comparison_figure,
     map_metric,
     map_metric_summary,
+    figure,
 
 
 onstart:

@@ -8,13 +8,16 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
+from hcxai.core.catalogue import result
+from hcxai.core.io import InputError
+from hcxai.core.keys import MODEL_DIMENSIONS
+from hcxai.data.hc18 import CSV_NAME, IMAGE_FOLDER
+from hcxai.data.splits import fold_sizes
 from hcxai.evaluate.faithfulness.perturbation import Settings
 from hcxai.evaluate.registry import METRICS, metric
 from hcxai.explain.analyzers import resolve
-from hcxai.data.hc18 import CSV_NAME, IMAGE_FOLDER
-from hcxai.data.splits import fold_sizes
+from hcxai.figures.registry import FIGURES
 from hcxai.models.weights import check_weights_file
-from hcxai.core.io import InputError
 
 # Jobs import hcxai from this checkout whatever environment runs them (a venv,
 # a conda env made by --sdm conda, a SLURM node sharing the file system).
@@ -28,19 +31,20 @@ DATA_ROOT = config["dataset"]["path"]
 DATA_CSV = f"{DATA_ROOT}/{CSV_NAME}"
 DATA_IMAGES = f"{DATA_ROOT}/{IMAGE_FOLDER}"
 IS_PHANTOM = config["dataset"]["source"] == "phantom"
-DATASET = f"resources/dataset_{config['image_size']}.h5"
-SPLITS = "results/splits.csv"
-EFFECTIVE_CONFIG = "results/config.effective.yaml"
+DATASET = result("dataset").format(image_size=config["image_size"])
+SPLITS = result("splits")
+EFFECTIVE_CONFIG = result("effective_config")
 FOLDS = list(range(config["folds"]))
-BACKBONES = config["backbones"]
-LOSSES = config["losses"]
+# Each model dimension's values (backbone, loss, ...: hcxai.core.keys.MODEL_DIMENSIONS).
+MODELS = {key: config[setting] for key, setting in MODEL_DIMENSIONS.items()}
+BACKBONES = MODELS["backbone"]
+LOSSES = MODELS["loss"]
+ANALYZERS = config["analyzers"]
 SCRIPTS = HCXAI_ROOT / "workflow" / "scripts"
-MODEL_DIR = "results/models/{backbone}/{loss}/fold{fold}"
 
 
 wildcard_constraints:
-    backbone="|".join(BACKBONES),
-    loss="|".join(LOSSES),
+    **{key: "|".join(values) for key, values in MODELS.items()},
     fold=r"\d+",
 
 
@@ -215,44 +219,50 @@ def shard_files(backbone: str, loss: str, analyzer: str) -> list[str]:
     """Every perturbation shard of one model (backbone x loss) x analyzer, over all folds."""
     per_job = config["perturbation"]["images_per_job"]
     return [
-        f"results/perturbation/{backbone}/{loss}/fold{fold}/{analyzer}/shard{shard}.csv"
+        result("perturbation_shard").format(
+            backbone=backbone, loss=loss, fold=fold, analyzer=analyzer, shard=shard
+        )
         for fold in FOLDS
         for shard in range(-(-explained_images(fold) // per_job))
     ]
 
 
 def over_models(pattern: str, **wildcards) -> list[str]:
-    """`pattern` for every model (backbone x loss), expanded over `wildcards` too."""
-    return expand(pattern, backbone=BACKBONES, loss=LOSSES, **wildcards)
+    """`pattern` for every model (backbone x loss x ...), expanded over `wildcards` too."""
+    return expand(pattern, **MODELS, **wildcards)
+
+
+def of_fold(name: str, fold: int) -> str:
+    """Result file `name` of one fold (the model a per-model stage explains)."""
+    return result(name).replace("{fold}", str(fold))
+
+
+# The results `rule all` builds besides the figures (hcxai.core.catalogue names).
+FINAL_RESULTS = (
+    "effective_config",
+    "splits",
+    "mae_table",
+    "aopc",
+    "aopc_table",
+    "perturbation_curves",
+    "aopc_stats",
+    "aopc_pairwise",
+    "faithfulness",
+    "localization",
+    "sanity",
+    "scorecard",
+    "meta",
+    "error_explanation",
+)
 
 
 def final_targets() -> list[str]:
-    """Everything `rule all` builds."""
-    return [
-        EFFECTIVE_CONFIG,
-        DATASET,
-        SPLITS,
-        "results/mae_table.csv",
-        "results/figures/hc_agreement.png",
-        "results/figures/saliency_comparison.png",
-        "results/figures/saliency_best_worst.png",
-        "results/aopc.csv",
-        "results/aopc_table.csv",
-        "results/perturbation_curves.csv",
-        "results/figures/perturbation_curves.png",
-        "results/figures/perturbation_process.png",
-        "results/aopc_stats.csv",
-        "results/faithfulness.csv",
-        "results/figures/faithfulness_ranks.png",
-        "results/aopc_pairwise.csv",
-        "results/figures/aopc_critical_difference.png",
-        "results/localization.csv",
-        "results/figures/localization.png",
-        "results/sanity.csv",
-        "results/figures/sanity.png",
-        "results/scorecard.csv",
-        "results/meta.csv",
-        "results/error_explanation.csv",
-        "results/figures/loss_comparison.png",
-        *(["results/map_metrics.csv"] if config["metrics"] else []),
+    """Everything `rule all` builds: the final results, the map metrics' summary when any
+    metric runs, and every enabled figure of the figure registry."""
+    metrics = [result("map_metrics")] if config["metrics"] else []
+    figures = [
+        result("figure").format(figure=name)
+        for name, figure in FIGURES.items()
+        if figure.enabled(config)
     ]
+    return [DATASET, *map(result, FINAL_RESULTS), *metrics, *figures]

@@ -4,19 +4,19 @@
 
 rule faithfulness:
     input:
-        pairs=over_models(PAIR_IMPUTATIONS, analyzer=ANALYZERS),
+        pairs=over_models(result("pair_imputations"), analyzer=ANALYZERS),
     output:
         table=report(
-            "results/faithfulness.csv",
+            result("faithfulness"),
             caption="../report/faithfulness.rst",
             category="3 AOPC",
         ),
         agreement=report(
-            "results/faithfulness_agreement.csv",
+            result("faithfulness_agreement"),
             caption="../report/faithfulness_agreement.rst",
             category="3 AOPC",
         ),
-        tau="results/faithfulness_tau.csv",
+        tau=result("faithfulness_tau"),
     log:
         "logs/faithfulness.log",
     conda:
@@ -25,21 +25,3 @@ rule faithfulness:
         settings=job_settings(**config["statistics"]),
     script:
         "../scripts/faithfulness.py"
-
-
-rule faithfulness_figure:
-    input:
-        table="results/faithfulness.csv",
-        agreement="results/faithfulness_agreement.csv",
-    output:
-        report(
-            "results/figures/faithfulness_ranks.png",
-            caption="../report/faithfulness_ranks.rst",
-            category="3 AOPC",
-        ),
-    log:
-        "logs/faithfulness_figure.log",
-    conda:
-        "../../envs/workflow.yaml"
-    script:
-        "../scripts/faithfulness_figure.py"

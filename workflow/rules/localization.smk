@@ -1,14 +1,13 @@
 # Localization: relevance against the annotated skull ellipse, per image, then summarised.
 
-LOCALIZATION_SCORES = "results/localization/{backbone}/{loss}/fold{fold}/{analyzer}.csv"
 
 
 rule localization:
     input:
-        saliency=SALIENCY,
+        saliency=result("saliency"),
         dataset=DATASET,
     output:
-        scores=LOCALIZATION_SCORES,
+        scores=result("localization_scores"),
     log:
         "logs/localization/{backbone}/{loss}/fold{fold}/{analyzer}.log",
     benchmark:
@@ -28,10 +27,10 @@ rule localization:
 
 rule localization_summary:
     input:
-        over_models(LOCALIZATION_SCORES, fold=FOLDS, analyzer=ANALYZERS),
+        over_models(result("localization_scores"), fold=FOLDS, analyzer=ANALYZERS),
     output:
         report(
-            "results/localization.csv",
+            result("localization"),
             caption="../report/localization.rst",
             category="5 Localization",
         ),
@@ -47,21 +46,3 @@ rule localization_summary:
         ),
     script:
         "../scripts/localization_summary.py"
-
-
-rule localization_figure:
-    input:
-        summary="results/localization.csv",
-        sanity="results/sanity.csv",
-    output:
-        report(
-            "results/figures/localization.png",
-            caption="../report/localization_figure.rst",
-            category="5 Localization",
-        ),
-    log:
-        "logs/localization_figure.log",
-    conda:
-        "../../envs/workflow.yaml"
-    script:
-        "../scripts/localization_figure.py"

@@ -1,16 +1,14 @@
 # Meta-explanations (SpRAy) per model (backbone x loss) x analyzer, and explanation quality vs prediction error.
 
-META_TABLE = "results/meta/{backbone}/{loss}/{analyzer}.csv"
-META_STABILITY = "results/meta/{backbone}/{loss}/stability.csv"
 
 
 rule meta_explanation:
     input:
         # Analyzer-major: the script takes len(FOLDS) files per analyzer, in ANALYZERS' order.
-        maps=expand(SALIENCY, analyzer=ANALYZERS, fold=FOLDS, allow_missing=True),
+        maps=expand(result("saliency"), analyzer=ANALYZERS, fold=FOLDS, allow_missing=True),
     output:
-        tables=expand(META_TABLE, analyzer=ANALYZERS, allow_missing=True),
-        stability=META_STABILITY,
+        tables=expand(result("meta_table"), analyzer=ANALYZERS, allow_missing=True),
+        stability=result("meta_stability"),
         figures=[
             report(
                 path,
@@ -19,7 +17,7 @@ rule meta_explanation:
                 subcategory="{backbone} {loss}",
             )
             for path in expand(
-                "results/meta/{backbone}/{loss}/{analyzer}.png",
+                result("meta_figure"),
                 analyzer=ANALYZERS,
                 allow_missing=True,
             )
@@ -43,10 +41,10 @@ rule meta_explanation:
 
 rule meta_summary:
     input:
-        tables=over_models(META_TABLE, analyzer=ANALYZERS),
-        stability=over_models(META_STABILITY),
+        tables=over_models(result("meta_table"), analyzer=ANALYZERS),
+        stability=over_models(result("meta_stability")),
     output:
-        report("results/meta.csv", caption="../report/meta.rst", category="7 Meta-explanations"),
+        report(result("meta"), caption="../report/meta.rst", category="7 Meta-explanations"),
     log:
         "logs/meta_summary.log",
     conda:
@@ -59,12 +57,12 @@ rule meta_summary:
 
 rule error_explanation:
     input:
-        meta=over_models(META_TABLE, analyzer=ANALYZERS),
-        localization=over_models(LOCALIZATION_SCORES, fold=FOLDS, analyzer=ANALYZERS),
-        aopc=over_models(PAIR_AOPC, analyzer=ANALYZERS),
+        meta=over_models(result("meta_table"), analyzer=ANALYZERS),
+        localization=over_models(result("localization_scores"), fold=FOLDS, analyzer=ANALYZERS),
+        aopc=over_models(result("pair_aopc"), analyzer=ANALYZERS),
     output:
         report(
-            "results/error_explanation.csv",
+            result("error_explanation"),
             caption="../report/error_explanation.rst",
             category="7 Meta-explanations",
         ),

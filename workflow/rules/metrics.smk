@@ -3,9 +3,6 @@
 from hcxai.evaluate.registry import metric
 
 ROBUSTNESS = config["robustness"]
-ROBUSTNESS_MAPS = "results/robustness/{backbone}/{loss}/{analyzer}.h5"
-METRIC_SCORES = "results/metrics/{metric}/{backbone}/{loss}.csv"
-METRIC_SOURCES = {"saliency": SALIENCY, "robustness": ROBUSTNESS_MAPS}
 if ROBUSTNESS["fold"] >= config["folds"]:
     raise InputError(
         f"robustness.fold is {ROBUSTNESS['fold']} but the config has folds: {config['folds']}; "
@@ -19,7 +16,7 @@ wildcard_constraints:
 
 def metric_maps(wildcards) -> list[str]:
     """The maps one metric reads for one model: its registry source's files."""
-    pattern = METRIC_SOURCES[metric(wildcards.metric).source]
+    pattern = result(metric(wildcards.metric).source)
     return expand(pattern, fold=FOLDS, analyzer=ANALYZERS, allow_missing=True)
 
 
@@ -28,11 +25,11 @@ def metric_maps(wildcards) -> list[str]:
 rule robustness_maps:
     input:
         script=f"{SCRIPTS}/robustness_maps.py",
-        model=f"results/models/{{backbone}}/{{loss}}/fold{ROBUSTNESS['fold']}/model.h5",
+        model=of_fold("model", ROBUSTNESS["fold"]),
         dataset=DATASET,
         splits=SPLITS,
     output:
-        maps=ROBUSTNESS_MAPS,
+        maps=result("robustness_maps"),
     log:
         "logs/robustness/{backbone}/{loss}/{analyzer}.log",
     benchmark:
@@ -61,7 +58,7 @@ rule map_metric:
         maps=metric_maps,
         dataset=DATASET,
     output:
-        scores=METRIC_SCORES,
+        scores=result("metric_scores"),
     log:
         "logs/metrics/{metric}/{backbone}/{loss}.log",
     conda:
@@ -76,10 +73,10 @@ rule map_metric:
 
 rule map_metric_summary:
     input:
-        over_models(METRIC_SCORES, metric=config["metrics"]),
+        over_models(result("metric_scores"), metric=config["metrics"]),
     output:
         report(
-            "results/map_metrics.csv",
+            result("map_metrics"),
             caption="../report/map_metrics.rst",
             category="7 Complexity and robustness",
         ),

@@ -1,7 +1,6 @@
 # Saliency: one HDF5 of maps per backbone x loss x fold x analyzer (TensorFlow env), then Fig. 2 and 5.
 
 
-SALIENCY = "results/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.h5"
 
 
 wildcard_constraints:
@@ -11,12 +10,12 @@ wildcard_constraints:
 rule saliency:
     input:
         script=f"{SCRIPTS}/saliency.py",
-        model=f"{MODEL_DIR}/model.h5",
-        predictions=f"{MODEL_DIR}/predictions.csv",
+        model=result("model"),
+        predictions=result("predictions"),
         dataset=DATASET,
         splits=SPLITS,
     output:
-        maps=SALIENCY,
+        maps=result("saliency"),
     log:
         "logs/saliency/{backbone}/{loss}/fold{fold}/{analyzer}.log",
     benchmark:
@@ -40,26 +39,3 @@ rule saliency:
         ),
     shell:
         TF_COMMAND
-
-
-rule saliency_figures:
-    input:
-        maps=over_models(SALIENCY, fold=FOLDS, analyzer=config["analyzers"]),
-        dataset=DATASET,
-    output:
-        comparison=report(
-            "results/figures/saliency_comparison.png",
-            caption="../report/saliency_comparison.rst",
-            category="2 Saliency",
-        ),
-        best_worst=report(
-            "results/figures/saliency_best_worst.png",
-            caption="../report/saliency_best_worst.rst",
-            category="2 Saliency",
-        ),
-    log:
-        "logs/saliency_figures.log",
-    conda:
-        "../../envs/workflow.yaml"
-    script:
-        "../scripts/saliency_figures.py"

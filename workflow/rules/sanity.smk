@@ -2,9 +2,6 @@
 from hcxai.evaluate.randomisation.model_maps import check_settings as check_sanity_settings
 
 SANITY = config["sanity"]
-SANITY_MAPS = "results/sanity/{backbone}/{loss}/{analyzer}.h5"
-SANITY_PAIR = "results/sanity/{backbone}/{loss}/{analyzer}.csv"
-PERMUTED_MODEL_DIR = "results/models/{backbone}/{loss}/permuted_labels"
 
 check_sanity_settings(SANITY, config["folds"])
 
@@ -12,10 +9,10 @@ check_sanity_settings(SANITY, config["folds"])
 # Adebayo et al.'s data randomisation: the sanity fold's model trained on shuffled HC targets.
 use rule train as train_permuted_labels with:
     output:
-        model=f"{PERMUTED_MODEL_DIR}/model.h5",
-        history=f"{PERMUTED_MODEL_DIR}/history.csv",
-        predictions=f"{PERMUTED_MODEL_DIR}/predictions.csv",
-        metrics=f"{PERMUTED_MODEL_DIR}/metrics.json",
+        model=result("permuted_labels_model"),
+        history=result("permuted_labels_history"),
+        predictions=result("permuted_labels_predictions"),
+        metrics=result("permuted_labels_training_metrics"),
     log:
         "logs/train/{backbone}/{loss}/permuted_labels.log",
     benchmark:
@@ -34,12 +31,12 @@ use rule train as train_permuted_labels with:
 rule sanity_maps:
     input:
         script=f"{SCRIPTS}/sanity_maps.py",
-        model=f"results/models/{{backbone}}/{{loss}}/fold{SANITY['fold']}/model.h5",
-        permuted_model=f"{PERMUTED_MODEL_DIR}/model.h5",
+        model=of_fold("model", SANITY["fold"]),
+        permuted_model=result("permuted_labels_model"),
         dataset=DATASET,
         splits=SPLITS,
     output:
-        maps=SANITY_MAPS,
+        maps=result("sanity_maps"),
     log:
         "logs/sanity/{backbone}/{loss}/{analyzer}.log",
     benchmark:
@@ -65,10 +62,10 @@ rule sanity_maps:
 
 rule sanity_similarity:
     input:
-        maps=SANITY_MAPS,
+        maps=result("sanity_maps"),
         dataset=DATASET,
     output:
-        SANITY_PAIR,
+        result("sanity_pair"),
     log:
         "logs/sanity/{backbone}/{loss}/{analyzer}_similarity.log",
     conda:
@@ -86,31 +83,12 @@ rule sanity_similarity:
 
 rule sanity_summary:
     input:
-        over_models(SANITY_PAIR, analyzer=config["analyzers"]),
+        over_models(result("sanity_pair"), analyzer=config["analyzers"]),
     output:
-        report("results/sanity.csv", caption="../report/sanity.rst", category="6 Sanity"),
+        report(result("sanity"), caption="../report/sanity.rst", category="6 Sanity"),
     log:
         "logs/sanity_summary.log",
     conda:
         "../../envs/workflow.yaml"
     script:
         "../scripts/sanity_summary.py"
-
-
-rule sanity_figure:
-    input:
-        maps=over_models(SANITY_MAPS, analyzer=config["analyzers"]),
-        summary="results/sanity.csv",
-        dataset=DATASET,
-    output:
-        report(
-            "results/figures/sanity.png",
-            caption="../report/sanity_figure.rst",
-            category="6 Sanity",
-        ),
-    log:
-        "logs/sanity_figure.log",
-    conda:
-        "../../envs/workflow.yaml"
-    script:
-        "../scripts/sanity_figure.py"

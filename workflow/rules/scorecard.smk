@@ -5,21 +5,21 @@
 
 rule scorecard:
     input:
-        stats="results/aopc_stats.csv",
-        localization="results/localization.csv",
-        sanity="results/sanity.csv",
-        faithfulness="results/faithfulness.csv",
-        pairs=over_models(PAIR_AOPC, analyzer=ANALYZERS),
-        imputations=over_models(PAIR_IMPUTATIONS, analyzer=ANALYZERS),
-        scores=over_models(LOCALIZATION_SCORES, fold=FOLDS, analyzer=ANALYZERS),
+        stats=result("aopc_stats"),
+        localization=result("localization"),
+        sanity=result("sanity"),
+        faithfulness=result("faithfulness"),
+        pairs=over_models(result("pair_aopc"), analyzer=ANALYZERS),
+        imputations=over_models(result("pair_imputations"), analyzer=ANALYZERS),
+        scores=over_models(result("localization_scores"), fold=FOLDS, analyzer=ANALYZERS),
         # The registered map metrics' columns (none with `metrics: []`).
-        metrics=["results/map_metrics.csv"] if config["metrics"] else [],
+        metrics=[result("map_metrics")] if config["metrics"] else [],
     output:
         card=report(
-            "results/scorecard.csv", caption="../report/scorecard.rst", category="0 Scorecard"
+            result("scorecard"), caption="../report/scorecard.rst", category="0 Scorecard"
         ),
         agreement=report(
-            "results/ranking_agreement.csv",
+            result("ranking_agreement"),
             caption="../report/ranking_agreement.rst",
             category="0 Scorecard",
         ),

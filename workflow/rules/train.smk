@@ -1,7 +1,7 @@
 # Training: one regression CNN per backbone x loss x fold (TensorFlow env), then the MAE table.
 
-PREDICTIONS = over_models(f"{MODEL_DIR}/predictions.csv", fold=FOLDS)
-METRICS = over_models(f"{MODEL_DIR}/metrics.json", fold=FOLDS)
+PREDICTIONS = over_models(result("predictions"), fold=FOLDS)
+METRICS = over_models(result("training_metrics"), fold=FOLDS)
 
 
 rule train:
@@ -10,10 +10,10 @@ rule train:
         dataset=DATASET,
         splits=SPLITS,
     output:
-        model=f"{MODEL_DIR}/model.h5",
-        history=f"{MODEL_DIR}/history.csv",
-        predictions=f"{MODEL_DIR}/predictions.csv",
-        metrics=f"{MODEL_DIR}/metrics.json",
+        model=result("model"),
+        history=result("history"),
+        predictions=result("predictions"),
+        metrics=result("training_metrics"),
     log:
         "logs/train/{backbone}/{loss}/fold{fold}.log",
     benchmark:
@@ -37,29 +37,10 @@ rule mae_table:
         predictions=PREDICTIONS,
         metrics=METRICS,
     output:
-        report("results/mae_table.csv", caption="../report/mae_table.rst", category="1 Prediction"),
+        report(result("mae_table"), caption="../report/mae_table.rst", category="1 Prediction"),
     log:
         "logs/mae_table.log",
     conda:
         "../../envs/workflow.yaml"
     script:
         "../scripts/mae_table.py"
-
-
-rule hc_agreement_figure:
-    input:
-        predictions=PREDICTIONS,
-        metrics=METRICS,
-        table="results/mae_table.csv",
-    output:
-        report(
-            "results/figures/hc_agreement.png",
-            caption="../report/hc_agreement.rst",
-            category="1 Prediction",
-        ),
-    log:
-        "logs/hc_agreement_figure.log",
-    conda:
-        "../../envs/workflow.yaml"
-    script:
-        "../scripts/hc_agreement_figure.py"

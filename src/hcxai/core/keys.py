@@ -11,6 +11,10 @@ from typing import Any
 # A trained model's identity in every table: its architecture and its training loss
 # (the paper's open question, section 4: how the loss changes what can be explained).
 MODEL_KEYS = ["backbone", "loss"]
+# The model columns of a table schema (`hcxai.core.io.read_table`): a non-empty name each.
+MODEL_COLUMNS = dict.fromkeys(MODEL_KEYS, "id")
+# The config list each model key takes its values from (the wildcards of the rules).
+MODEL_DIMENSIONS = {"backbone": "backbones", "loss": "losses"}
 
 
 def models_of(table: Any) -> list[dict[str, str]]:

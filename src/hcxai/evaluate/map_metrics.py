@@ -16,6 +16,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from hcxai.core.catalogue import writer
 from hcxai.core.io import InputError, atomic_output, read_table
 from hcxai.core.keys import IMAGE, MODEL_KEYS
 from hcxai.data.hc18 import load_dataset, network_input
@@ -28,7 +29,6 @@ from hcxai.explain.saliency_file import read_saliency
 log = logging.getLogger(__name__)
 
 RULE = "map_metric"
-SOURCE_RULES = {"saliency": "saliency", "robustness": "robustness_maps"}  # their writers
 EDGE = "edge"
 PER_IMAGE = {
     **dict.fromkeys(MODEL_KEYS, "id"),
@@ -151,7 +151,7 @@ def score_metric(
     if len(images) != 1:
         raise InputError(
             f"the {entry.source} files {map_paths[0]}, ... explain different images per "
-            f"analyzer; rerun rule {SOURCE_RULES[entry.source]}"
+            f"analyzer; rerun rule {writer(entry.source)}"
         )
     keys = list(images.pop())
     ids = [image_id for _, image_id in keys]

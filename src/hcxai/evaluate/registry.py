@@ -27,7 +27,7 @@ from hcxai.evaluate.robustness.max_sensitivity import max_sensitivity
 @dataclass(frozen=True)
 class MapSet:
     """What a metric reads of one analyzer's images: the maps (N, s, s) and, for a metric
-    whose source is `robustness`, the maps of the perturbed inputs (N, samples, s, s)."""
+    whose source is `robustness_maps`, the maps of the perturbed inputs (N, samples, s, s)."""
 
     maps: np.ndarray
     perturbed_maps: np.ndarray | None = None
@@ -39,7 +39,7 @@ class MapMetric:
     category: str  # the hcxai.evaluate sub-package: complexity, robustness, ...
     score: Callable[[MapSet], np.ndarray]  # per image (N,); NaN where undefined
     better: Literal["higher", "lower"]
-    source: Literal["saliency", "robustness"]
+    source: Literal["saliency", "robustness_maps"]  # the result file it reads (catalogue)
     description: str  # one line for tables and the report
 
     def improvement(self, difference: np.ndarray) -> np.ndarray:
@@ -86,7 +86,7 @@ METRICS = {
             "robustness",
             lambda s: max_sensitivity(s.maps, s.perturbed_maps),
             "lower",
-            "robustness",
+            "robustness_maps",
             "largest relative change of the map under small input noise (Yeh et al. 2019)",
         ),
     )

@@ -33,6 +33,7 @@ from hcxai.figures.plots import (
     plot_hc_agreement,
     plot_localization,
     plot_loss_comparison,
+    plot_map_metrics,
     plot_perturbation_curves,
     plot_perturbation_process,
     plot_saliency_comparison,
@@ -58,44 +59,50 @@ def _saliency_of(path: str, data: Dataset, dataset_path: str) -> SaliencyFile:
     return content
 
 
-def write_saliency_figures(
-    map_files: list[str],
-    dataset_path: str,
-    comparison_path: str,
-    best_worst_path: str,
-    images_in_comparison: int = 2,
-) -> None:
-    """Fig. 2 (fold 0's first test images, every analyzer) and Fig. 5 (best/worst, all folds)."""
+def _saliency_panels(
+    map_files: list[str], dataset_path: str, folds: set[str] | None, analyzer: str | None
+) -> tuple[dict[str, SaliencyFile], dict[str, dict[str, str]], dict[str, np.ndarray]]:
+    """The maps of the saliency files of `folds` (None: all) or of `analyzer`, their
+    labels, and the data set's images by id; only the files drawn are read."""
     data = load_dataset(dataset_path)
     images = dict(zip(data.image_id, data.images, strict=True))
-    # Maps are read only for the panels drawn (fold 0, and Fig. 5's analyzer).
     labels = {path: read_labels(path) for path in map_files}
-    analyzers = [label["analyzer"] for label in labels.values()]
-    analyzer = BEST_WORST_ANALYZER if BEST_WORST_ANALYZER in analyzers else analyzers[0]
     maps = {
         path: _saliency_of(path, data, dataset_path)
         for path, label in labels.items()
-        if label["fold"] == "0" or label["analyzer"] == analyzer
+        if (folds is not None and label["fold"] in folds) or label["analyzer"] == analyzer
     }
-    fold0 = {
-        (model_label(label), label["analyzer"]): maps[path]
-        for path, label in labels.items()
-        if label["fold"] == "0"
-    }
+    return maps, {path: labels[path] for path in maps}, images
+
+
+def write_saliency_comparison(
+    map_files: list[str], dataset_path: str, out_path: str, images_in_comparison: int = 2
+) -> None:
+    """Fig. 2: fold 0's first test images, every analyzer of every model."""
+    maps, labels, images = _saliency_panels(map_files, dataset_path, {"0"}, None)
+    fold0 = {(model_label(label), label["analyzer"]): maps[path] for path, label in labels.items()}
     first = next(iter(fold0.values()))
-    plot_saliency_comparison(fold0, images, first.image_ids[:images_in_comparison], comparison_path)
+    plot_saliency_comparison(fold0, images, first.image_ids[:images_in_comparison], out_path)
+
+
+def write_saliency_best_worst(map_files: list[str], dataset_path: str, out_path: str) -> None:
+    """Fig. 5: the best and worst predicted images of all folds, one analyzer
+    (`BEST_WORST_ANALYZER`, or the first there is)."""
+    analyzers = [read_labels(path)["analyzer"] for path in map_files]
+    analyzer = BEST_WORST_ANALYZER if BEST_WORST_ANALYZER in analyzers else analyzers[0]
+    maps, labels, images = _saliency_panels(map_files, dataset_path, None, analyzer)
     by_model: dict[str, list] = {}
     for path, label in labels.items():
-        if label["analyzer"] == analyzer:
-            by_model.setdefault(model_label(label), []).append(maps[path])
-    plot_best_worst(by_model, images, analyzer, best_worst_path)
-    log.info("saliency figures: %s, %s", comparison_path, best_worst_path)
+        by_model.setdefault(model_label(label), []).append(maps[path])
+    plot_best_worst(by_model, images, analyzer, out_path)
 
 
 def write_process_figure(
-    shard_path: str, saliency_path: str, dataset_path: str, settings: Settings, out_path: str
+    shard_path: str, saliency_path: str, dataset_path: str, perturbation: dict, out_path: str
 ) -> None:
-    """Fig. 3: the first image of a shard through its MoRF steps, with the recorded errors."""
+    """Fig. 3: the first image of a shard through its MoRF steps, with the recorded errors
+    (`perturbation`: the config block the shard was made with)."""
+    settings = Settings.from_config(perturbation)
     shard = read_shard(shard_path)
     curve = shard[
         (shard["order"] == "morf")
@@ -258,3 +265,16 @@ def write_loss_comparison_figure(
     log.info(
         "loss comparison: %s (%d backbone x loss models)", out_path, len(mae[mae["fold"] == "all"])
     )
+
+
+def write_map_metrics_figure(summary_path: str, out_path: str) -> None:
+    """The registered map metrics per analyzer against their baselines (map_metrics.csv)."""
+    from hcxai.evaluate.map_metrics import SUMMARY_TABLE
+
+    summary = read_table(
+        summary_path,
+        SUMMARY_TABLE,
+        rule="map_metric_summary",
+        unique=[*MODEL_KEYS, "metric", "analyzer"],
+    )
+    plot_map_metrics(with_model(summary), out_path)

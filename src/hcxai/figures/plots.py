@@ -3,7 +3,7 @@
 Matplotlib only (no TensorFlow): figures are drawn in the workflow env from
 the CSV and HDF5 files the other steps wrote. Rows and panels are per model, a
 backbone trained with a loss, named by its label `backbone/loss`
-(`hcxai.models.regression.model_label`) in the `model` column or key that `hcxai.figures.inputs`
+(`hcxai.core.keys.model_label`) in the `model` column or key that `hcxai.figures.inputs`
 adds.
 """
 
@@ -628,6 +628,49 @@ def plot_loss_comparison(
         bottom.set(ylabel="test MAE ± SD (px)", title=f"Reg-{backbone}: prediction error")
         bottom.legend(fontsize=7)
         top.legend(title="loss", fontsize=7)
+    figure.tight_layout()
+    save(figure, path)
+    return figure
+
+
+def plot_map_metrics(summary: pd.DataFrame, path: str) -> plt.Figure:
+    """Each registered map metric (a row of panels) per analyzer, a column per model.
+
+    Bars are means over images with their bootstrap CIs (`results/map_metrics.csv`); the
+    random map in gray beside the methods, and the edge detector's mean (a Sobel map of
+    the input, no model) as a line: the two baselines every claim is tested against. A
+    star marks an analyzer significantly better than both (Holm-adjusted); the panel's
+    title says which way is better.
+    """
+    order = {name: k for k, name in enumerate(PAPER_ORDER)}
+    models = list(dict.fromkeys(summary["model"]))
+    metrics = list(dict.fromkeys(summary["metric"]))
+    figure, axes = plt.subplots(
+        len(metrics), len(models), figsize=(4.6 * len(models), 3.2 * len(metrics)), squeeze=False
+    )
+    for row, metric in enumerate(metrics):
+        for column, model in enumerate(models):
+            axis = axes[row, column]
+            frame = summary[(summary["model"] == model) & (summary["metric"] == metric)]
+            edge = frame[frame["analyzer"] == "edge"]
+            frame = frame[frame["analyzer"] != "edge"].sort_values(
+                "analyzer", key=lambda s: s.map(order).fillna(len(order))
+            )
+            positions = np.arange(len(frame))
+            mean, error = _mean_and_ci_error(frame.rename(columns=lambda c: f"v_{c}"), "v")
+            colors = ["tab:gray" if a == "random" else "tab:blue" for a in frame["analyzer"]]
+            axis.bar(positions, mean, yerr=error, color=colors, capsize=3)
+            axis.axhline(
+                float(edge["mean"].iloc[0]), color="tab:green", linestyle=":",
+                label="edge detector (no model)",
+            )  # fmt: skip
+            better = (frame["better_than_edge"] & frame["better_than_random"]).to_numpy(bool)
+            top = np.nan_to_num(mean + error[1], nan=0.0)
+            axis.scatter(positions[better], top[better] * 1.05, marker="*", color="black", s=40)
+            axis.set_xticks(positions, frame["analyzer"], rotation=45, ha="right", fontsize=7)
+            better_side = str(frame["better"].iloc[0])
+            axis.set(ylabel=metric, title=f"Reg-{model}: {metric} ({better_side} is better)")
+            axis.legend(fontsize=7)
     figure.tight_layout()
     save(figure, path)
     return figure

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hcxai.core.io import atomic_output, damaged_file
-from hcxai.core.keys import MODEL_KEYS, models_of, of_model
+from hcxai.core.keys import MODEL_COLUMNS, MODEL_KEYS, models_of, of_model
 from hcxai.models.training import read_predictions_file
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def mae_table(predictions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
 
 METRICS_KEYS = (*MODEL_KEYS, "fold", "n_test", "baseline_mae_px")  # of metrics.json
 # results/mae_table.csv (`mae_table`); one test image has no SD.
-MAE_TABLE = {"backbone": "id", "loss": "id", "fold": "id", "n_test": "int", "mae_px": "number"}
+MAE_TABLE = {**MODEL_COLUMNS, "fold": "id", "n_test": "int", "mae_px": "number"}
 MAE_TABLE |= {"sd_px": "number_or_nan", "mae_mm": "number", "sd_mm": "number_or_nan"}
 MAE_TABLE |= {"baseline_mae_px": "number", "ba_mean_diff_px": "number"}
 MAE_TABLE |= {"ba_loa_low_px": "number_or_nan", "ba_loa_high_px": "number_or_nan"}

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from hcxai.core.io import InputError, atomic_output, damaged_file, read_table
-from hcxai.core.keys import IMAGE, MODEL_KEYS, models_of, of_model
+from hcxai.core.keys import IMAGE, MODEL_COLUMNS, MODEL_KEYS, models_of, of_model
 from hcxai.evaluate.faithfulness.aopc import IMPUTATIONS_TABLE, PAIR
 from hcxai.explain.analyzers import PAPER_ORDER, paper_order
 from hcxai.stats.inference import beats_random, holm, image_bootstrap, versus_random
@@ -38,8 +38,7 @@ log = logging.getLogger(__name__)
 
 CONDITION = ["imputation", "measure"]
 TABLE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "imputation": "id",
     "measure": "id",
     "analyzer": "id",
@@ -228,8 +227,7 @@ def ranking_agreement(
 
 
 AGREEMENT_TABLE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "n_images": "int",
     "n_analyzers": "int",
     "n_conditions": "int",

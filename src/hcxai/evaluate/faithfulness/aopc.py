@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hcxai.core.io import InputError, atomic_output, damaged_file, read_table
-from hcxai.core.keys import MODEL_KEYS
+from hcxai.core.keys import MODEL_COLUMNS, MODEL_KEYS
 from hcxai.evaluate.faithfulness.perturbation import MEASURES, ORDERS, SHARD_TABLE
 from hcxai.explain.analyzers import PAPER_ORDER
 
@@ -27,8 +27,7 @@ PAIR = [*MODEL_KEYS, "analyzer"]  # one model (backbone x loss) x analyzer
 KEYS = [*PAIR, "fold", "image_id", "order"]
 # The two files of rule aopc_pair, one model x analyzer each.
 PAIR_TABLE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "analyzer": "id",
     "fold": "int",
     "image_id": "id",
@@ -43,8 +42,7 @@ IMPUTATIONS_TABLE = {
     **{key: PAIR_TABLE[key] for key in ("fold", "image_id", "order", "aopc")},
 }
 CURVES_TABLE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "analyzer": "id",
     "order": ORDERS,
     "step": "int",

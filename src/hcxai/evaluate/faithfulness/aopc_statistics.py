@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from hcxai.core.io import InputError, atomic_output
-from hcxai.core.keys import IMAGE, MODEL_KEYS, model_label, models_of, of_model
+from hcxai.core.keys import IMAGE, MODEL_COLUMNS, MODEL_KEYS, model_label, models_of, of_model
 from hcxai.evaluate.faithfulness.aopc import PAIR_TABLE, read_pairs
 from hcxai.evaluate.faithfulness.perturbation import ORDERS
 from hcxai.explain.analyzers import paper_order
@@ -38,8 +38,7 @@ log = logging.getLogger(__name__)
 PAIR_COLUMNS = list(PAIR_TABLE)
 # aopc_pairwise.csv; `better` is empty when no difference is significant.
 PAIRWISE_TABLE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "order": ORDERS,
     "analyzer_a": "id",
     "analyzer_b": "id",
@@ -56,8 +55,7 @@ PAIRWISE_COLUMNS = list(PAIRWISE_TABLE)
 # aopc_stats.csv: fewer than two images, or the random order itself, give NaN bounds
 # (and NaN p-values for the random order).
 STATS_TABLE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "analyzer": "id",
     "order": ORDERS,
     "n_images": "int",

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from hcxai.core.io import InputError, atomic_output, damaged_file, read_table
+from hcxai.core.keys import MODEL_COLUMNS
 from hcxai.core.provenance import sha256
 from hcxai.core.seeding import PERTURBATION_NOISE, RANDOM_ORDER, image_rng
 from hcxai.data.hc18 import Dataset, load_dataset, network_input
@@ -45,8 +46,8 @@ MEASURES = ("error_px", "output_change_px")
 # A perturbation curve row; shard files add the job's model (backbone, loss), fold (and analyzer).
 STEP_TABLE = {"image_id": "id", "order": ORDERS, "repeat": "int", "step": "int"}
 CURVE_TABLE = {"imputation": "id", **STEP_TABLE, **dict.fromkeys(MEASURES, "number")}
-SHARD_TABLE = {"backbone": "id", "loss": "id", "fold": "int", "analyzer": "id", **CURVE_TABLE}
-RANDOM_ORDER_TABLE = {"backbone": "id", "loss": "id", "fold": "int", **CURVE_TABLE}
+SHARD_TABLE = {**MODEL_COLUMNS, "fold": "int", "analyzer": "id", **CURVE_TABLE}
+RANDOM_ORDER_TABLE = {**MODEL_COLUMNS, "fold": "int", **CURVE_TABLE}
 CURVE_COLUMNS, SHARD_COLUMNS = list(CURVE_TABLE), list(SHARD_TABLE)
 RANDOM_ORDER_COLUMNS = list(RANDOM_ORDER_TABLE)
 

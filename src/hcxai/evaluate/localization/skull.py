@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from hcxai.core.io import atomic_output, damaged_file, read_table
-from hcxai.core.keys import MODEL_KEYS
+from hcxai.core.keys import MODEL_COLUMNS, MODEL_KEYS
 from hcxai.data.ellipse import Ellipse
 from hcxai.data.hc18 import Dataset, load_dataset
 from hcxai.explain.analyzers import model_analyzer_groups
@@ -55,8 +55,7 @@ KEYS = [*MODEL_KEYS, "fold", "analyzer", "image_id"]
 SCORES = {metric: "number_or_nan" for metric in (*MAP_METRICS, *EDGE_METRICS)}
 SCORES |= {"band_share": "number"}
 PER_IMAGE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "fold": "int",
     "analyzer": "id",
     "image_id": "id",
@@ -66,7 +65,7 @@ PER_IMAGE = {
 # analyzer's paired difference to it; fewer than two finite scores give NaN bounds.
 SUMMARISED = (*METRICS, *EDGE_METRICS, *(f"{metric}_minus_edge" for metric in MAP_METRICS))
 SUMMARY = (
-    {"backbone": "id", "loss": "id", "analyzer": "id", "n_images": "int"}
+    {**MODEL_COLUMNS, "analyzer": "id", "n_images": "int"}
     | {
         f"{metric}_{part}": "number_or_nan"
         for metric in SUMMARISED

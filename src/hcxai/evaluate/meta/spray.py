@@ -34,15 +34,16 @@ import numpy as np
 import pandas as pd
 from scipy.sparse.csgraph import laplacian
 
+from hcxai.core.keys import MODEL_COLUMNS
 from hcxai.core.seeding import SPRAY_SUBSAMPLE, stream
 
 log = logging.getLogger(__name__)
 
 # results/meta/{backbone}/{loss}/{analyzer}.csv
-META_TABLE = {"backbone": "id", "loss": "id", "analyzer": "id", "fold": "int", "image_id": "id"}
+META_TABLE = {**MODEL_COLUMNS, "analyzer": "id", "fold": "int", "image_id": "id"}
 META_TABLE |= {"cluster": "int", "tsne_x": "number", "tsne_y": "number", "abs_error_px": "number"}
 # results/meta/{backbone}/{loss}/stability.csv: one row per analyzer
-STABILITY_TABLE = {"backbone": "id", "loss": "id", "analyzer": "id", "stability_subsamples": "int"}
+STABILITY_TABLE = {**MODEL_COLUMNS, "analyzer": "id", "stability_subsamples": "int"}
 STABILITY_TABLE |= {
     "stability_ari_mean": "number_or_nan",
     "stability_same_k_share": "number_or_nan",

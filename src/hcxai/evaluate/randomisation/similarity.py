@@ -62,7 +62,7 @@ from scipy import stats as scipy_stats
 from skimage.metrics import structural_similarity
 
 from hcxai.core.io import InputError, atomic_output, damaged_file, read_table
-from hcxai.core.keys import MODEL_KEYS
+from hcxai.core.keys import MODEL_COLUMNS, MODEL_KEYS
 from hcxai.data.ellipse import Ellipse
 from hcxai.data.hc18 import load_dataset
 from hcxai.evaluate.localization.skull import MAP_METRICS, band_mask, inside_mask, map_scores
@@ -285,8 +285,7 @@ def _permuted_label_columns(
 VERDICTS = ("passes", "fails", "undetermined")
 # results/sanity/{backbone}/{loss}/{analyzer}.csv (`stage_table`): constant maps give NaN means.
 PAIR_TABLE = {
-    "backbone": "id",
-    "loss": "id",
+    **MODEL_COLUMNS,
     "analyzer": "id",
     "stage": "int",
     "layers_reinitialised": "int",
