@@ -34,8 +34,7 @@ def instances(needed) -> str | list[str]:
 
 def figure_inputs(wildcards) -> dict[str, str | list[str]]:
     return {
-        argument: instances(needed)
-        for argument, needed in FIGURES[wildcards.figure].inputs.items()
+        argument: instances(needed) for argument, needed in FIGURES[wildcards.figure].inputs.items()
     }
 
 

@@ -1,7 +1,6 @@
 # Localization: relevance against the annotated skull ellipse, per image, then summarised.
 
 
-
 rule localization:
     input:
         saliency=result("saliency"),

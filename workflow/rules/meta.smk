@@ -1,7 +1,6 @@
 # Meta-explanations (SpRAy) per model (backbone x loss) x analyzer, and explanation quality vs prediction error.
 
 
-
 rule meta_explanation:
     input:
         # Analyzer-major: the script takes len(FOLDS) files per analyzer, in ANALYZERS' order.

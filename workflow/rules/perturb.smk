@@ -44,7 +44,9 @@ rule perturb:
         dataset=DATASET,
         # The random-order baseline is the same for every analyzer: computed once per shard.
         random_order=lambda w: (
-            result("random_order_shard").format(**w) if "random" in config["perturbation"]["orders"] else []
+            result("random_order_shard").format(**w)
+            if "random" in config["perturbation"]["orders"]
+            else []
         ),
     output:
         shard=result("perturbation_shard"),
@@ -88,9 +90,7 @@ rule aopc_summary:
         curves=over_models(result("pair_curves"), analyzer=ANALYZERS),
     output:
         aopc=result("aopc"),
-        table=report(
-            result("aopc_table"), caption="../report/aopc_table.rst", category="3 AOPC"
-        ),
+        table=report(result("aopc_table"), caption="../report/aopc_table.rst", category="3 AOPC"),
         curves=result("perturbation_curves"),
     log:
         "logs/aopc_summary.log",

@@ -1,8 +1,6 @@
 # Saliency: one HDF5 of maps per backbone x loss x fold x analyzer (TensorFlow env), then Fig. 2 and 5.
 
 
-
-
 wildcard_constraints:
     analyzer="|".join(config["analyzers"]),
 

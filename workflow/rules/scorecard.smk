@@ -15,9 +15,7 @@ rule scorecard:
         # The registered map metrics' columns (none with `metrics: []`).
         metrics=[result("map_metrics")] if config["metrics"] else [],
     output:
-        card=report(
-            result("scorecard"), caption="../report/scorecard.rst", category="0 Scorecard"
-        ),
+        card=report(result("scorecard"), caption="../report/scorecard.rst", category="0 Scorecard"),
         agreement=report(
             result("ranking_agreement"),
             caption="../report/ranking_agreement.rst",
