@@ -14,6 +14,8 @@ import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, run_snakemake
 
+from hcxai.evaluate.registry import METRICS
+
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 EFFECTIVE = "results/config.effective.yaml"
 
@@ -50,6 +52,12 @@ def effective_config(workdir: Path, configfile: Path | None) -> dict:
     return yaml.safe_load((workdir / EFFECTIVE).read_text())
 
 
+def expected_effective(given: dict) -> dict:
+    """A config file's effective config: the schema's defaults filled in, and `metrics`, left
+    out, every registered map metric (the run writes which it used)."""
+    return with_schema_defaults(given, SCHEMA) | {"metrics": given.get("metrics", list(METRICS))}
+
+
 USER_FILE = {
     "dataset": {"source": "phantom", "path": "resources/phantom", "n_images": 30},
     "image_size": 64,
@@ -70,7 +78,7 @@ def test_effective_config_is_the_file_plus_schema_defaults(name, tmp_path):
         path = REPO / "config" / name
     given = yaml.safe_load(path.read_text())
     effective = effective_config(tmp_path, path)
-    assert effective == with_schema_defaults(given, SCHEMA)
+    assert effective == expected_effective(given)
 
 
 def test_a_file_with_few_keys_inherits_nothing_from_the_default_config(tmp_path):
@@ -86,7 +94,7 @@ def test_a_file_with_few_keys_inherits_nothing_from_the_default_config(tmp_path)
 
 def test_without_a_config_file_the_default_config_is_used(tmp_path):
     given = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    assert effective_config(tmp_path, None) == with_schema_defaults(given, SCHEMA)
+    assert effective_config(tmp_path, None) == expected_effective(given)
 
 
 def job_settings(dry_run_output: str, script: str, output_fragment: str) -> dict:
@@ -148,7 +156,7 @@ def test_the_losses_overlay_is_the_default_with_three_losses(tmp_path):
                "--configfile", *files, "--cores", "1"]  # fmt: skip
     subprocess.run([*command, EFFECTIVE], check=True, capture_output=True)
     effective = yaml.safe_load((tmp_path / EFFECTIVE).read_text())
-    assert effective == with_schema_defaults({**default, **overlay}, SCHEMA)
+    assert effective == expected_effective({**default, **overlay})
     out = subprocess.run([*command, "-n", "-p"], check=True, capture_output=True, text=True).stdout
     alone = run_snakemake(tmp_path, REPO / "config/config.yaml", "-n", "-p", "--cores", "1").stdout
     for backbone in default["backbones"]:

@@ -3,6 +3,7 @@ import csv
 import functools
 import json
 import os
+import re
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -237,6 +238,44 @@ def of_fold(name: str, fold: int) -> str:
     return result(name).replace("{fold}", str(fold))
 
 
+def metric_maps(wildcards) -> list[str]:
+    """The maps one metric reads for one model: its registry source's files."""
+    pattern = result(metric(wildcards.metric).source)
+    return expand(pattern, fold=FOLDS, analyzer=ANALYZERS, allow_missing=True)
+
+
+def instances(needed) -> str | list[str]:
+    """The files a registry `Input` names: its result file for every value of the
+    wildcards in its path (the run's models, folds, analyzers, shards, metrics), or the
+    first of them; one path when the pattern has no wildcard."""
+    if needed.result == "dataset":
+        return DATASET
+    pattern = result(needed.result)
+    analyzers = ANALYZERS
+    if needed.analyzer is not None:
+        analyzers = [needed.analyzer if needed.analyzer in ANALYZERS else ANALYZERS[0]]
+    if needed.result == "perturbation_shard":
+        files = [
+            path
+            for values in expand("{backbone} {loss}", **MODELS)
+            for analyzer in analyzers
+            for path in shard_files(*values.split(), analyzer)
+        ]
+    else:
+        values = {"fold": FOLDS, "analyzer": analyzers, "metric": config["metrics"], **MODELS}
+        used = set(re.findall(r"{(\w+)}", pattern))
+        if not used:
+            return pattern
+        files = expand(pattern, **{k: v for k, v in values.items() if k in used})
+    return files[0] if needed.first else files
+
+
+def figure_inputs(wildcards) -> dict[str, str | list[str]]:
+    return {
+        argument: instances(needed) for argument, needed in FIGURES[wildcards.figure].inputs.items()
+    }
+
+
 # The results `rule all` builds besides the figures (hcxai.core.catalogue names).
 FINAL_RESULTS = (
     "effective_config",
@@ -257,7 +296,7 @@ FINAL_RESULTS = (
 
 
 def final_targets() -> list[str]:
-    """Everything `rule all` builds: the final results, the map metrics' summary when any
+    """Everything the target `all` builds: the final results, the map metrics' summary when any
     metric runs, and every enabled figure of the figure registry."""
     metrics = [result("map_metrics")] if config["metrics"] else []
     figures = [

@@ -14,12 +14,6 @@ wildcard_constraints:
     metric="|".join(config["metrics"]) or "none",
 
 
-def metric_maps(wildcards) -> list[str]:
-    """The maps one metric reads for one model: its registry source's files."""
-    pattern = result(metric(wildcards.metric).source)
-    return expand(pattern, fold=FOLDS, analyzer=ANALYZERS, allow_missing=True)
-
-
 # One analyzer built once on the robustness fold's model; its maps of a few test images
 # and of `samples` perturbed copies of each.
 rule robustness_maps:
