@@ -54,7 +54,7 @@ localrules:
     effective_config,
     split,
     mae_table,
-    aopc_pair,
+    aopc_per_image,
     aopc_summary,
     aopc_statistics,
     faithfulness,

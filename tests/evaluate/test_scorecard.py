@@ -8,7 +8,7 @@ from scipy import stats as scipy_stats
 from hcxai.core.io import InputError
 from hcxai.core.keys import IMAGE
 from hcxai.evaluate.faithfulness.aopc import summarise
-from hcxai.evaluate.faithfulness.aopc_statistics import PAIR_COLUMNS, aopc_stats
+from hcxai.evaluate.faithfulness.aopc_statistics import PER_IMAGE_COLUMNS, aopc_stats
 from hcxai.evaluate.scorecard import (
     per_fold,
     ranking_agreement,
@@ -186,8 +186,8 @@ def fold_frames(
         for fold, differences in folds.items():
             for i, d in enumerate(differences):
                 scores.append((backbone, loss, a, fold, f"{fold}{i:02d}_HC", 1.5 + d, 1.5))
-    columns = [*PAIR_COLUMNS[:5], "skull_focus", "edge_skull_focus"]
-    return pd.DataFrame(pairs, columns=PAIR_COLUMNS), pd.DataFrame(scores, columns=columns)
+    columns = [*PER_IMAGE_COLUMNS[:5], "skull_focus", "edge_skull_focus"]
+    return pd.DataFrame(pairs, columns=PER_IMAGE_COLUMNS), pd.DataFrame(scores, columns=columns)
 
 
 def folds_table(backbone="vgg16", loss="mae"):
@@ -303,7 +303,7 @@ def per_image_aopc(differences: dict[str, list[float]]) -> pd.DataFrame:
         for order, values in (("morf", random + np.array(d)), ("random", random))
         for i, value in enumerate(values)
     ]
-    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    return pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)
 
 
 def test_a_ci_below_zero_is_no_win_when_holm_does_not_flag_it():

@@ -78,11 +78,11 @@ def pair(a: str) -> str:
     return f"results/aopc/vgg16/mae/{a}.csv"
 
 
-def pair_curves(a: str) -> str:
+def curves_per_analyzer(a: str) -> str:
     return f"results/curves/vgg16/mae/{a}.csv"
 
 
-def pair_imputations(a: str) -> str:
+def aopc_per_imputation(a: str) -> str:
     return f"results/faithfulness/vgg16/mae/{a}.csv"
 
 
@@ -173,11 +173,11 @@ def build_perturbation_stage(root: Path) -> None:
             rows = rows.assign(backbone="vgg16", loss="mae", fold=0, analyzer=a)[SHARD_COLUMNS]
             rows.to_csv(root / shard(a, k), index=False)
         shards = [str(root / shard(a, k)) for k in range(len(ids))]
-        aopc.write_pair(
+        aopc.write_per_image(
             shards,
             str(root / pair(a)),
-            str(root / pair_curves(a)),
-            str(root / pair_imputations(a)),
+            str(root / curves_per_analyzer(a)),
+            str(root / aopc_per_imputation(a)),
             list(SETTINGS.imputations),
         )
 
@@ -194,7 +194,7 @@ def build_summary_stages(root: Path) -> None:
         **STATISTICS,
     )
     write_faithfulness(
-        [str(root / pair_imputations(a)) for a in ANALYZERS],
+        [str(root / aopc_per_imputation(a)) for a in ANALYZERS],
         root / "results/faithfulness.csv",
         root / "results/faithfulness_agreement.csv",
         root / "results/faithfulness_tau.csv",
@@ -214,7 +214,7 @@ def build_summary_stages(root: Path) -> None:
         write_sanity_maps(
             root / sanity(a, "h5"), SanityMaps(maps, ids, stages, attributes, maps[-1])
         )
-        sanity_metrics.write_pair(
+        sanity_metrics.write_stage_similarity(
             root / sanity(a, "h5"), root / DATASET, root / sanity(a, "csv"), STATISTICS, 2.0
         )
     localization.write_summary(
@@ -282,7 +282,7 @@ def read_as_perturb(root: Path, out: Path) -> None:
 
 def read_as_aopc_pair(root: Path, out: Path) -> None:
     shards = [str(root / shard("gradient", k)) for k in (0, 1)]
-    aopc.write_pair(
+    aopc.write_per_image(
         shards,
         str(out / "aopc.csv"),
         str(out / "curves.csv"),
@@ -294,7 +294,7 @@ def read_as_aopc_pair(root: Path, out: Path) -> None:
 def read_as_aopc_summary(root: Path, out: Path) -> None:
     aopc.write_summary(
         [str(root / pair(a)) for a in ANALYZERS],
-        [str(root / pair_curves(a)) for a in ANALYZERS],
+        [str(root / curves_per_analyzer(a)) for a in ANALYZERS],
         str(out / "aopc.csv"),
         str(out / "table.csv"),
         str(out / "curves.csv"),
@@ -307,7 +307,7 @@ def read_as_localization_summary(root: Path, out: Path) -> None:
 
 
 def read_as_sanity_similarity(root: Path, out: Path) -> None:
-    sanity_metrics.write_pair(
+    sanity_metrics.write_stage_similarity(
         root / sanity("gradient", "h5"), root / DATASET, out / "pair.csv", STATISTICS, 2.0
     )
 
@@ -324,7 +324,7 @@ def read_as_scorecard(root: Path, out: Path) -> None:
         str(root / "results/sanity.csv"),
         str(root / "results/faithfulness.csv"),
         [str(root / pair(a)) for a in ANALYZERS],
-        [str(root / pair_imputations(a)) for a in ANALYZERS],
+        [str(root / aopc_per_imputation(a)) for a in ANALYZERS],
         [str(root / scores(a)) for a in ANALYZERS],
         str(out / "scorecard.csv"),
         str(out / "agreement.csv"),
@@ -366,8 +366,8 @@ KINDS = {
         Kind("saliency", saliency("gradient"), read_as_localization),
         Kind("random_order", shard("random_order", 0), read_as_perturb),
         Kind("shard", shard("gradient", 1), read_as_aopc_pair),
-        Kind("pair_aopc", pair("input_x_gradient"), read_as_aopc_summary),
-        Kind("pair_curves", pair_curves("input_x_gradient"), read_as_aopc_summary),
+        Kind("aopc_per_image", pair("input_x_gradient"), read_as_aopc_summary),
+        Kind("curves_per_analyzer", curves_per_analyzer("input_x_gradient"), read_as_aopc_summary),
         Kind("localization_scores", scores("input_x_gradient"), read_as_localization_summary),
         Kind("sanity_maps", sanity("gradient", "h5"), read_as_sanity_similarity),
         Kind("sanity_pair", sanity("input_x_gradient", "csv"), read_as_sanity_summary),
@@ -481,8 +481,8 @@ CSV_DAMAGE = {  # kind: (column to drop, column to blank, the mismatched-ids dam
     "predictions": ("hc_pred_px", "hc_pred_px", edit_csv(lambda f: f[f["role"] == "val"])),
     "random_order": ("error_px", "error_px", rename_in_csv("image_id", FIRST, SECOND)),
     "shard": ("step", "error_px", rename_in_csv("image_id", SECOND, FIRST)),
-    "pair_aopc": ("aopc", "aopc", edit_csv(lambda f: f[f["image_id"] != FIRST])),
-    "pair_curves": (
+    "aopc_per_image": ("aopc", "aopc", edit_csv(lambda f: f[f["image_id"] != FIRST])),
+    "curves_per_analyzer": (
         "error_mean",
         "error_mean",
         rename_in_csv("analyzer", "input_x_gradient", "gradient"),

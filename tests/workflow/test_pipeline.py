@@ -487,7 +487,7 @@ def test_mae_table_from_an_independent_forward_pass(local_run, forward, truth):
 
 
 FIGURES = (
-    "hc_agreement",
+    "hc_bland_altman",
     "saliency_comparison",
     "saliency_best_worst",
     "perturbation_curves",
@@ -500,7 +500,7 @@ FIGURES = (
 @pytest.mark.parametrize("name", FIGURES)
 def test_figure_files_hold_a_drawing(local_run, name):
     """Decoded, each PNG is a sizeable image with many colours, and ink on over 2% of it
-    (a blank figure has one colour and none; the sparsest real one, hc_agreement, 5%)."""
+    (a blank figure has one colour and none; the sparsest real one, hc_bland_altman, 5%)."""
     with Image.open(local_run / "results" / "figures" / f"{name}.png") as image:
         width, height = image.size
         pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
@@ -583,7 +583,7 @@ def test_changing_one_analyzers_parameters_reruns_only_its_jobs(local_run, tmp_p
     )
     assert counts["saliency"] == str(len(MODELS) * len(FOLDS))
     assert "train" not in counts
-    assert counts["aopc_pair"] == str(len(MODELS))
+    assert counts["aopc_per_image"] == str(len(MODELS))
 
 
 def dry_run_jobs(run, config) -> list[tuple[str, dict[str, str]]]:

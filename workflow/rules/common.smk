@@ -36,6 +36,10 @@ DATASET = result("dataset").format(image_size=config["image_size"])
 SPLITS = result("splits")
 EFFECTIVE_CONFIG = result("effective_config")
 FOLDS = list(range(config["folds"]))
+# What an interval needs of the `statistics` block (so a changed alpha reruns only tests).
+STATISTICS_CI = {
+    key: config["statistics"][key] for key in ("confidence", "bootstrap_samples", "seed")
+}
 # Each model dimension's values (backbone, loss, ...: hcxai.core.keys.MODEL_DIMENSIONS).
 MODELS = {key: config[setting] for key, setting in MODEL_DIMENSIONS.items()}
 BACKBONES = MODELS["backbone"]

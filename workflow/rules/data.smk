@@ -13,8 +13,9 @@ if IS_PHANTOM:
             "../../envs/workflow.yaml"
         threads: 2
         params:
-            n_images=config["dataset"]["n_images"],
-            seed=config["dataset"]["seed"],
+            settings=job_settings(
+                n_images=config["dataset"]["n_images"], seed=config["dataset"]["seed"]
+            ),
         script:
             "../scripts/phantoms.py"
 
@@ -23,7 +24,7 @@ rule ingest:
     input:
         **ingest_input(),
     output:
-        "resources/dataset_{size}.h5",
+        dataset="resources/dataset_{size}.h5",
     log:
         "logs/ingest_{size}.log",
     wildcard_constraints:
@@ -33,23 +34,25 @@ rule ingest:
     params:
         # The folder (also when it is absent and ingest must say so) and its kind,
         # as sorted JSON: a reordered config file is no change.
-        dataset=job_settings(**config["dataset"]),
+        settings=job_settings(dataset=config["dataset"]),
     script:
         "../scripts/ingest.py"
 
 
 rule split:
     input:
-        DATASET,
+        dataset=DATASET,
     output:
-        SPLITS,
+        splits=SPLITS,
     log:
         "logs/split.log",
     conda:
         "../../envs/workflow.yaml"
     params:
-        folds=config["folds"],
-        seed=config["dataset"]["seed"],
-        group_by=config["dataset"]["group_by"],
+        settings=job_settings(
+            folds=config["folds"],
+            seed=config["dataset"]["seed"],
+            group_by=config["dataset"]["group_by"],
+        ),
     script:
         "../scripts/split.py"

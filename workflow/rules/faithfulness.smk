@@ -1,10 +1,11 @@
 # Faithfulness across imputations: does an analyzer's AOPC ranking survive the way
-# regions are removed (hcxai.evaluate.faithfulness.across_imputations)? From the pair files of perturb.smk.
+# regions are removed (hcxai.evaluate.faithfulness.across_imputations)? From the pair files
+# of perturb.smk.
 
 
 rule faithfulness:
     input:
-        pairs=over_models(result("pair_imputations"), analyzer=ANALYZERS),
+        pairs=over_models(result("aopc_per_imputation"), analyzer=ANALYZERS),
     output:
         table=report(
             result("faithfulness"),
@@ -22,6 +23,6 @@ rule faithfulness:
     conda:
         "../../envs/workflow.yaml"
     params:
-        settings=job_settings(**config["statistics"]),
+        settings=job_settings(statistics=config["statistics"]),
     script:
         "../scripts/faithfulness.py"

@@ -9,7 +9,7 @@ rule figure:
     input:
         unpack(figure_inputs),
     output:
-        report(
+        figure=report(
             result("figure"),
             caption="../report/figure.rst",
             category=lambda w: FIGURES[w.figure].category,
@@ -22,6 +22,6 @@ rule figure:
         # The figure's caption (workflow/report/figures/{figure}.rst, in the HTML report)
         # and the settings it draws with; a change redraws that figure only.
         caption=lambda w: (HCXAI_ROOT / f"workflow/report/figures/{w.figure}.rst").read_text(),
-        settings=lambda w: json.dumps(FIGURES[w.figure].settings(config), sort_keys=True),
+        settings=job_settings(draw=lambda w: FIGURES[w.figure].settings(config)),
     script:
         "../scripts/figure.py"

@@ -26,9 +26,9 @@ rule localization:
 
 rule localization_summary:
     input:
-        over_models(result("localization_scores"), fold=FOLDS, analyzer=ANALYZERS),
+        scores=over_models(result("localization_scores"), fold=FOLDS, analyzer=ANALYZERS),
     output:
-        report(
+        summary=report(
             result("localization"),
             caption="../report/localization.rst",
             category="5 Localization",
@@ -38,10 +38,6 @@ rule localization_summary:
     conda:
         "../../envs/workflow.yaml"
     params:
-        statistics=job_settings(
-            confidence=config["statistics"]["confidence"],
-            bootstrap_samples=config["statistics"]["bootstrap_samples"],
-            seed=config["statistics"]["seed"],
-        ),
+        settings=job_settings(statistics=STATISTICS_CI),
     script:
         "../scripts/localization_summary.py"

@@ -1,4 +1,5 @@
-# Meta-explanations (SpRAy) per model (backbone x loss) x analyzer, and explanation quality vs prediction error.
+# Meta-explanations (SpRAy) per model (backbone x loss) x analyzer, and explanation quality
+# vs prediction error.
 
 
 rule meta_explanation:
@@ -33,7 +34,7 @@ rule meta_explanation:
         runtime=30,
     params:
         # One job per model: SpRAy (with its stability reclusterings) takes seconds.
-        settings=job_settings(**config["meta"]),
+        settings=job_settings(meta=config["meta"]),
     script:
         "../scripts/meta_explanation.py"
 
@@ -43,13 +44,13 @@ rule meta_summary:
         tables=over_models(result("meta_table"), analyzer=ANALYZERS),
         stability=over_models(result("meta_stability")),
     output:
-        report(result("meta"), caption="../report/meta.rst", category="7 Meta-explanations"),
+        summary=report(result("meta"), caption="../report/meta.rst", category="7 Meta-explanations"),
     log:
         "logs/meta_summary.log",
     conda:
         "../../envs/workflow.yaml"
     params:
-        statistics=job_settings(**config["statistics"]),
+        settings=job_settings(statistics=config["statistics"]),
     script:
         "../scripts/meta_summary.py"
 
@@ -58,9 +59,9 @@ rule error_explanation:
     input:
         meta=over_models(result("meta_table"), analyzer=ANALYZERS),
         localization=over_models(result("localization_scores"), fold=FOLDS, analyzer=ANALYZERS),
-        aopc=over_models(result("pair_aopc"), analyzer=ANALYZERS),
+        aopc=over_models(result("aopc_per_image"), analyzer=ANALYZERS),
     output:
-        report(
+        table=report(
             result("error_explanation"),
             caption="../report/error_explanation.rst",
             category="7 Meta-explanations",
@@ -70,6 +71,6 @@ rule error_explanation:
     conda:
         "../../envs/workflow.yaml"
     params:
-        statistics=job_settings(**config["statistics"]),
+        settings=job_settings(statistics=config["statistics"]),
     script:
         "../scripts/error_explanation.py"

@@ -67,18 +67,18 @@ rule map_metric:
 
 rule map_metric_summary:
     input:
-        over_models(result("metric_scores"), metric=config["metrics"]),
+        scores=over_models(result("metric_scores"), metric=config["metrics"]),
     output:
-        report(
+        summary=report(
             result("map_metrics"),
             caption="../report/map_metrics.rst",
-            category="7 Complexity and robustness",
+            category="9 Complexity and robustness",
         ),
     log:
         "logs/map_metric_summary.log",
     conda:
         "../../envs/workflow.yaml"
     params:
-        settings=job_settings(**config["statistics"]),
+        settings=job_settings(statistics=config["statistics"]),
     script:
         "../scripts/map_metric_summary.py"

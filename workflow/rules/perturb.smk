@@ -67,27 +67,27 @@ rule perturb:
         TF_COMMAND
 
 
-rule aopc_pair:
+rule aopc_per_image:
     input:
-        lambda w: shard_files(w.backbone, w.loss, w.analyzer),
+        shards=lambda w: shard_files(w.backbone, w.loss, w.analyzer),
     output:
-        aopc=result("pair_aopc"),
-        curves=result("pair_curves"),
-        imputations=result("pair_imputations"),
+        aopc=result("aopc_per_image"),
+        curves=result("curves_per_analyzer"),
+        imputations=result("aopc_per_imputation"),
     log:
         "logs/aopc/{backbone}/{loss}/{analyzer}.log",
     conda:
         "../../envs/workflow.yaml"
     params:
-        imputations=IMPUTATIONS,
+        settings=job_settings(imputations=IMPUTATIONS),
     script:
-        "../scripts/aopc_pair.py"
+        "../scripts/aopc_per_image.py"
 
 
 rule aopc_summary:
     input:
-        pairs=over_models(result("pair_aopc"), analyzer=ANALYZERS),
-        curves=over_models(result("pair_curves"), analyzer=ANALYZERS),
+        pairs=over_models(result("aopc_per_image"), analyzer=ANALYZERS),
+        curves=over_models(result("curves_per_analyzer"), analyzer=ANALYZERS),
     output:
         aopc=result("aopc"),
         table=report(result("aopc_table"), caption="../report/aopc_table.rst", category="3 AOPC"),

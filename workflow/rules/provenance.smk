@@ -3,13 +3,13 @@
 
 rule effective_config:
     output:
-        EFFECTIVE_CONFIG,
+        config=EFFECTIVE_CONFIG,
     log:
         "logs/effective_config.log",
     conda:
         "../../envs/workflow.yaml"
     params:
         # The whole config as a tracked param: any change rewrites the file.
-        config=json.dumps(config, sort_keys=True),
+        settings=job_settings(config=config),
     script:
         "../scripts/effective_config.py"

@@ -65,27 +65,22 @@ rule sanity_similarity:
         maps=result("sanity_maps"),
         dataset=DATASET,
     output:
-        result("sanity_pair"),
+        pair=result("sanity_pair"),
     log:
         "logs/sanity/{backbone}/{loss}/{analyzer}_similarity.log",
     conda:
         "../../envs/workflow.yaml"
     params:
-        statistics=job_settings(
-            confidence=config["statistics"]["confidence"],
-            bootstrap_samples=config["statistics"]["bootstrap_samples"],
-            seed=config["statistics"]["seed"],
-        ),
-        band_px=config["localization"]["band_px"],
+        settings=job_settings(statistics=STATISTICS_CI, band_px=config["localization"]["band_px"]),
     script:
         "../scripts/sanity_similarity.py"
 
 
 rule sanity_summary:
     input:
-        over_models(result("sanity_pair"), analyzer=config["analyzers"]),
+        pairs=over_models(result("sanity_pair"), analyzer=ANALYZERS),
     output:
-        report(result("sanity"), caption="../report/sanity.rst", category="6 Sanity"),
+        summary=report(result("sanity"), caption="../report/sanity.rst", category="6 Sanity"),
     log:
         "logs/sanity_summary.log",
     conda:

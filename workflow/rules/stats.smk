@@ -1,10 +1,10 @@
 # Statistics of the per-image AOPCs: CIs, paired tests, Friedman + critical difference.
-# Inputs are the pair AOPC files of perturb.smk (result("pair_aopc") over models x ANALYZERS).
+# Inputs are the pair AOPC files of perturb.smk (result("aopc_per_image") over models x ANALYZERS).
 
 
 rule aopc_statistics:
     input:
-        pairs=over_models(result("pair_aopc"), analyzer=ANALYZERS),
+        pairs=over_models(result("aopc_per_image"), analyzer=ANALYZERS),
     output:
         stats=report(
             result("aopc_stats"), caption="../report/aopc_stats.rst", category="4 Statistics"
@@ -20,6 +20,6 @@ rule aopc_statistics:
     conda:
         "../../envs/workflow.yaml"
     params:
-        settings=job_settings(**config["statistics"]),
+        settings=job_settings(statistics=config["statistics"]),
     script:
         "../scripts/aopc_statistics.py"

@@ -37,7 +37,9 @@ rule mae_table:
         predictions=PREDICTIONS,
         metrics=METRICS,
     output:
-        report(result("mae_table"), caption="../report/mae_table.rst", category="1 Prediction"),
+        table=report(
+            result("mae_table"), caption="../report/mae_table.rst", category="1 Prediction"
+        ),
     log:
         "logs/mae_table.log",
     conda:

@@ -1,19 +1,16 @@
 """Rule aopc_statistics: CIs, paired tests, Friedman's test of per-image AOPCs
 (hcxai.stats.inference)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.faithfulness.aopc_statistics import write_statistics
 
-# The `statistics` block: bootstrap_samples, confidence, alpha, seed.
-settings = json.loads(snakemake.params.settings)
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_statistics,
-    pair_files=list(snakemake.input.pairs),
-    stats_path=snakemake.output.stats,
-    pairwise_path=snakemake.output.pairwise,
-    friedman_path=snakemake.output.friedman,
-    **settings,
+    pair_files=job["input"]["pairs"],
+    stats_path=job["output"]["stats"],
+    pairwise_path=job["output"]["pairwise"],
+    friedman_path=job["output"]["friedman"],
+    **job["statistics"],
 )

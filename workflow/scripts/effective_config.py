@@ -1,12 +1,13 @@
 """Rule effective_config: the validated config of this run, for provenance
 (hcxai.core.provenance)."""
 
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.core.provenance import write_effective_config
 
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_effective_config,
-    config_json=snakemake.params.config,
-    out_path=snakemake.output[0],
+    config=job["config"],
+    out_path=job["output"]["config"],
 )

@@ -1,20 +1,18 @@
 """Rule error_explanation: |error| vs skull focus and AOPC
 (hcxai.evaluate.meta.error_explanation)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.meta.error_explanation import write_error_explanation
 
-statistics = json.loads(snakemake.params.statistics)
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_error_explanation,
-    meta_files=list(snakemake.input.meta),
-    localization_files=list(snakemake.input.localization),
-    aopc_files=list(snakemake.input.aopc),
-    out_path=snakemake.output[0],
-    confidence=statistics["confidence"],
-    n_resamples=statistics["bootstrap_samples"],
-    seed=statistics["seed"],
+    meta_files=job["input"]["meta"],
+    localization_files=job["input"]["localization"],
+    aopc_files=job["input"]["aopc"],
+    out_path=job["output"]["table"],
+    confidence=job["statistics"]["confidence"],
+    n_resamples=job["statistics"]["bootstrap_samples"],
+    seed=job["statistics"]["seed"],
 )

@@ -1,19 +1,16 @@
 """Rule faithfulness: the analyzers under every imputation x measure
 (hcxai.evaluate.faithfulness.across_imputations)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.faithfulness.across_imputations import write_faithfulness
 
-# The `statistics` block: bootstrap_samples, confidence, alpha, seed.
-settings = json.loads(snakemake.params.settings)
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_faithfulness,
-    imputation_files=list(snakemake.input.pairs),
-    table_path=snakemake.output.table,
-    agreement_path=snakemake.output.agreement,
-    tau_path=snakemake.output.tau,
-    **settings,
+    imputation_files=job["input"]["pairs"],
+    table_path=job["output"]["table"],
+    agreement_path=job["output"]["agreement"],
+    tau_path=job["output"]["tau"],
+    **job["statistics"],
 )

@@ -1,16 +1,14 @@
 """Rule ingest: HC18-layout folder -> resources/dataset_{size}.h5 (hcxai.data.hc18)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.data.hc18 import ingest
 
-dataset = json.loads(snakemake.params.dataset)
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     ingest,
-    root=dataset["path"],
-    out_path=snakemake.output[0],
-    image_size=int(snakemake.wildcards.size),
-    source=dataset["source"],
+    root=job["dataset"]["path"],
+    out_path=job["output"]["dataset"],
+    image_size=int(job["wildcards"]["size"]),
+    source=job["dataset"]["source"],
 )

@@ -1,17 +1,16 @@
 """Rule localization: one saliency file's maps against the annotated skull
 (hcxai.evaluate.localization.skull)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.localization.skull import write_localization
 
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_localization,
-    saliency_path=snakemake.input.saliency,
-    dataset_path=snakemake.input.dataset,
-    band_px=json.loads(snakemake.params.settings)["band_px"],
-    out_path=snakemake.output.scores,
-    **dict(snakemake.wildcards.items()),
+    saliency_path=job["input"]["saliency"],
+    dataset_path=job["input"]["dataset"],
+    band_px=job["band_px"],
+    out_path=job["output"]["scores"],
+    **job["wildcards"],
 )

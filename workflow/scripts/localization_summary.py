@@ -1,18 +1,16 @@
 """Rule localization_summary: results/localization.csv, means and CIs
 (hcxai.evaluate.localization.skull)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.localization.skull import write_summary
 
-statistics = json.loads(snakemake.params.statistics)
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_summary,
-    per_image_files=list(snakemake.input),
-    out_path=snakemake.output[0],
-    confidence=statistics["confidence"],
-    n_resamples=statistics["bootstrap_samples"],
-    seed=statistics["seed"],
+    per_image_files=job["input"]["scores"],
+    out_path=job["output"]["summary"],
+    confidence=job["statistics"]["confidence"],
+    n_resamples=job["statistics"]["bootstrap_samples"],
+    seed=job["statistics"]["seed"],
 )

@@ -1,16 +1,17 @@
 """Rule map_metric: one registered metric's per-image scores of one model's maps
 (hcxai.evaluate.map_metrics)."""
 
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.map_metrics import write_metric_scores
 
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_metric_scores,
-    metric_name=snakemake.wildcards.metric,
-    map_paths=list(snakemake.input.maps),
-    dataset_path=snakemake.input.dataset,
-    out_path=snakemake.output.scores,
-    backbone=snakemake.wildcards.backbone,
-    loss=snakemake.wildcards.loss,
+    metric_name=job["wildcards"]["metric"],
+    map_paths=job["input"]["maps"],
+    dataset_path=job["input"]["dataset"],
+    out_path=job["output"]["scores"],
+    backbone=job["wildcards"]["backbone"],
+    loss=job["wildcards"]["loss"],
 )

@@ -1,15 +1,14 @@
 """Rule map_metric_summary: every registered metric per model x analyzer, against the edge
 detector and the random map (hcxai.evaluate.map_metrics)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.map_metrics import write_summary
 
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_summary,
-    per_image_files=list(snakemake.input),
-    out_path=snakemake.output[0],
-    **json.loads(snakemake.params.settings),
+    per_image_files=job["input"]["scores"],
+    out_path=job["output"]["summary"],
+    **job["statistics"],
 )

@@ -1,21 +1,20 @@
 """Rule meta_explanation: SpRAy over each analyzer's maps of one model
 (hcxai.evaluate.meta.spray)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.meta.spray import write_meta_explanations
 from hcxai.figures.plots import draw_meta_explanation
 
-maps = list(snakemake.input.maps)
-per_analyzer = len(maps) // len(snakemake.output.tables)
+job, threads = job_arguments(snakemake)
+maps, tables = job["input"]["maps"], job["output"]["tables"]
+per_analyzer = len(maps) // len(tables)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_meta_explanations,
     saliency_paths=[maps[i : i + per_analyzer] for i in range(0, len(maps), per_analyzer)],
-    table_paths=list(snakemake.output.tables),
-    figure_paths=list(snakemake.output.figures),
-    stability_path=snakemake.output.stability,
-    settings=json.loads(snakemake.params.settings),
+    table_paths=tables,
+    figure_paths=job["output"]["figures"],
+    stability_path=job["output"]["stability"],
+    settings=job["meta"],
     draw=draw_meta_explanation,
 )

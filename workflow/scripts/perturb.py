@@ -5,7 +5,7 @@ from hcxai.evaluate.faithfulness.perturbation import Settings, run_shard
 
 job, threads = job_arguments()
 run_job(
-    None,  # the rule sends stdout and stderr to its log
+    job["log"],  # None: the rule sends stdout and stderr to its log
     run_shard,
     model_path=job["input"]["model"],
     saliency_path=job["input"]["saliency"],

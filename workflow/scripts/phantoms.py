@@ -2,14 +2,15 @@
 
 from pathlib import Path
 
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.data.phantom import generate
 
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     generate,
-    out_dir=Path(snakemake.output.csv).parent,
-    n_images=snakemake.params.n_images,
-    seed=snakemake.params.seed,
-    workers=snakemake.threads,
+    out_dir=Path(job["output"]["csv"]).parent,
+    n_images=job["n_images"],
+    seed=job["seed"],
+    workers=threads,
 )

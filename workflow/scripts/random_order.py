@@ -5,7 +5,7 @@ from hcxai.evaluate.faithfulness.perturbation import Settings, run_random_order_
 
 job, threads = job_arguments()
 run_job(
-    None,  # the rule sends stdout and stderr to its log
+    job["log"],  # None: the rule sends stdout and stderr to its log
     run_random_order_shard,
     model_path=job["input"]["model"],
     dataset_path=job["input"]["dataset"],

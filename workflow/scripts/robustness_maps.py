@@ -6,7 +6,7 @@ from hcxai.evaluate.robustness.perturbed_maps import compute_robustness_maps
 
 job, threads = job_arguments()
 run_job(
-    None,  # the rule sends stdout and stderr to its log
+    job["log"],  # None: the rule sends stdout and stderr to its log
     compute_robustness_maps,
     model_path=job["input"]["model"],
     dataset_path=job["input"]["dataset"],

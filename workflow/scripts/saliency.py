@@ -5,7 +5,7 @@ from hcxai.explain.saliency import compute_saliency
 
 job, threads = job_arguments()
 run_job(
-    None,  # the rule sends stdout and stderr to its log
+    job["log"],  # None: the rule sends stdout and stderr to its log
     compute_saliency,
     model_path=job["input"]["model"],
     predictions_path=job["input"]["predictions"],

@@ -7,7 +7,7 @@ from hcxai.evaluate.randomisation.model_maps import compute_sanity_maps
 job, threads = job_arguments()
 sanity = job["sanity"]
 run_job(
-    None,  # the rule sends stdout and stderr to its log
+    job["log"],  # None: the rule sends stdout and stderr to its log
     compute_sanity_maps,
     model_path=job["input"]["model"],
     permuted_model_path=job["input"]["permuted_model"],

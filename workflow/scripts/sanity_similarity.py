@@ -1,17 +1,16 @@
 """Rule sanity_similarity: each stage's maps against the trained maps
 (hcxai.evaluate.randomisation.similarity)."""
 
-import json
+from hcxai.core.io import job_arguments, run_job
+from hcxai.evaluate.randomisation.similarity import write_stage_similarity
 
-from hcxai.core.io import run_job
-from hcxai.evaluate.randomisation.similarity import write_pair
-
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
-    write_pair,
-    maps_path=snakemake.input.maps,
-    dataset_path=snakemake.input.dataset,
-    out_path=snakemake.output[0],
-    statistics=json.loads(snakemake.params.statistics),
-    band_px=snakemake.params.band_px,
+    job["log"],
+    write_stage_similarity,
+    maps_path=job["input"]["maps"],
+    dataset_path=job["input"]["dataset"],
+    out_path=job["output"]["pair"],
+    statistics=job["statistics"],
+    band_px=job["band_px"],
 )

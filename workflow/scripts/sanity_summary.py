@@ -1,11 +1,12 @@
 """Rule sanity_summary: every model x analyzer's stage table in results/sanity.csv."""
 
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.randomisation.similarity import write_summary
 
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_summary,
-    pair_files=list(snakemake.input),
-    out_path=snakemake.output[0],
+    pair_files=job["input"]["pairs"],
+    out_path=job["output"]["summary"],
 )

@@ -1,24 +1,21 @@
 """Rule scorecard: every view of an analyzer side by side (hcxai.evaluate.scorecard)."""
 
-import json
-
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.evaluate.scorecard import write_scorecard
 
-# The `statistics` block: bootstrap_samples, confidence, alpha, seed.
-settings = json.loads(snakemake.params.settings)
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_scorecard,
-    stats_path=snakemake.input.stats,
-    localization_path=snakemake.input.localization,
-    sanity_path=snakemake.input.sanity,
-    faithfulness_path=snakemake.input.faithfulness,
-    pair_files=list(snakemake.input.pairs),
-    imputation_files=list(snakemake.input.imputations),
-    score_files=list(snakemake.input.scores),
-    card_path=snakemake.output.card,
-    agreement_path=snakemake.output.agreement,
-    metrics_path=snakemake.input.metrics[0] if snakemake.input.metrics else None,
-    **settings,
+    stats_path=job["input"]["stats"],
+    localization_path=job["input"]["localization"],
+    sanity_path=job["input"]["sanity"],
+    faithfulness_path=job["input"]["faithfulness"],
+    pair_files=job["input"]["pairs"],
+    imputation_files=job["input"]["imputations"],
+    score_files=job["input"]["scores"],
+    card_path=job["output"]["card"],
+    agreement_path=job["output"]["agreement"],
+    metrics_path=job["input"].get("metrics"),
+    **job["statistics"],
 )

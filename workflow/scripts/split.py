@@ -1,14 +1,15 @@
 """Rule split: K-fold splits of the data set (hcxai.data.splits)."""
 
-from hcxai.core.io import run_job
+from hcxai.core.io import job_arguments, run_job
 from hcxai.data.splits import write_splits
 
+job, threads = job_arguments(snakemake)
 run_job(
-    snakemake.log[0],
+    job["log"],
     write_splits,
-    dataset_path=snakemake.input[0],
-    out_path=snakemake.output[0],
-    folds=snakemake.params.folds,
-    seed=snakemake.params.seed,
-    group_by=snakemake.params.group_by,
+    dataset_path=job["input"]["dataset"],
+    out_path=job["output"]["splits"],
+    folds=job["folds"],
+    seed=job["seed"],
+    group_by=job["group_by"],
 )

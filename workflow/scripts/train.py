@@ -7,7 +7,7 @@ from hcxai.models.training import train_fold
 job, threads = job_arguments()
 permuted_fold = job.get("permuted_labels_fold")  # set by rule train_permuted_labels only
 run_job(
-    None,  # the rule sends stdout and stderr to its log
+    job["log"],  # None: the rule sends stdout and stderr to its log
     train_fold,
     dataset_path=job["input"]["dataset"],
     splits_path=job["input"]["splits"],

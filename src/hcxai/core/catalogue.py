@@ -68,17 +68,19 @@ def _entries() -> dict[str, ResultFile]:
             "perturb",
             f"{faithfulness}.perturbation:SHARD_TABLE",
         ),
-        "pair_aopc": ResultFile(
-            f"results/aopc/{MODEL}/{{analyzer}}.csv", "aopc_pair", f"{faithfulness}.aopc:PAIR_TABLE"
+        "aopc_per_image": ResultFile(
+            f"results/aopc/{MODEL}/{{analyzer}}.csv",
+            "aopc_per_image",
+            f"{faithfulness}.aopc:PER_IMAGE_TABLE",
         ),
-        "pair_curves": ResultFile(
+        "curves_per_analyzer": ResultFile(
             f"results/curves/{MODEL}/{{analyzer}}.csv",
-            "aopc_pair",
+            "aopc_per_image",
             f"{faithfulness}.aopc:CURVES_TABLE",
         ),
-        "pair_imputations": ResultFile(
+        "aopc_per_imputation": ResultFile(
             f"results/faithfulness/{MODEL}/{{analyzer}}.csv",
-            "aopc_pair",
+            "aopc_per_image",
             f"{faithfulness}.aopc:IMPUTATIONS_TABLE",
         ),
         "aopc": ResultFile("results/aopc.csv", "aopc_summary"),
@@ -120,7 +122,7 @@ def _entries() -> dict[str, ResultFile]:
         "sanity_pair": ResultFile(
             f"results/sanity/{MODEL}/{{analyzer}}.csv",
             "sanity_similarity",
-            "hcxai.evaluate.randomisation.similarity:PAIR_TABLE",
+            "hcxai.evaluate.randomisation.similarity:STAGE_TABLE",
         ),
         "sanity": ResultFile(
             "results/sanity.csv",

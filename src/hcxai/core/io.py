@@ -81,18 +81,40 @@ def run_job(log_file: str | None, function: Callable[..., object], **kwargs: obj
         sys.exit(1)
 
 
-def job_arguments(argv: list[str] | None = None) -> tuple[dict[str, Any], int]:
-    """The job a rule passes a TensorFlow script: (files + settings as one dict, threads).
+def job_arguments(
+    snakemake: Any = None, argv: list[str] | None = None
+) -> tuple[dict[str, Any], int]:
+    """What a rule hands its script, one way in both environments: (job, threads).
 
-    The rule gives two JSON arguments, `job_files` (input, output, wildcards)
-    and `job_settings`; see workflow/rules/common.smk.
+    `job` holds `input`, `output` and `wildcards` (name -> file, files or value), `log`
+    (the job's log file; None where the rule sends the process's output to it) and the
+    rule's `settings` param (`job_settings`), flat. A workflow-env rule runs its script
+    with `script:` and passes its `snakemake` object; a TensorFlow rule runs it in the
+    other environment (TF_COMMAND) with the same content as two JSON arguments
+    (`job_files`, `job_settings`; see workflow/rules/common.smk).
     """
+    if snakemake is not None:
+        files = {
+            "input": _named(snakemake.input),
+            "output": _named(snakemake.output),
+            "wildcards": dict(snakemake.wildcards.items()),
+            "log": snakemake.log[0] if len(snakemake.log) else None,
+        }
+        return {
+            **files,
+            **json.loads(getattr(snakemake.params, "settings", "{}")),
+        }, snakemake.threads
     parser = argparse.ArgumentParser(description="a workflow job; see the rule that calls it")
     parser.add_argument("files", help="JSON: input, output and wildcards")
     parser.add_argument("settings", help="JSON: the job's settings")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    return {**json.loads(args.files), **json.loads(args.settings)}, args.threads
+    return {"log": None, **json.loads(args.files), **json.loads(args.settings)}, args.threads
+
+
+def _named(files: Any) -> dict[str, str | list[str]]:
+    """A rule's named inputs or outputs: one file as a path, several as a list."""
+    return {name: value if isinstance(value, str) else list(value) for name, value in files.items()}
 
 
 # --- Damaged workflow files: one wording, one CSV reader, the HDF5 basics ----------------

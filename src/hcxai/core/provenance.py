@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib.metadata import version
 from pathlib import Path
 
@@ -17,11 +16,11 @@ EFFECTIVE_CONFIG_HEADER = (
 )
 
 
-def write_effective_config(config_json: str, out_path: str | Path) -> None:
-    """Write the validated config (JSON text from the rule's params) as sorted YAML."""
+def write_effective_config(config: dict, out_path: str | Path) -> None:
+    """Write the validated config (the rule's `settings`) as sorted YAML."""
     import yaml  # the workflow env has it; the TensorFlow env never writes this file
 
-    text = yaml.safe_dump(json.loads(config_json), sort_keys=True, default_flow_style=False)
+    text = yaml.safe_dump(config, sort_keys=True, default_flow_style=False)
     with atomic_output(out_path) as tmp:
         Path(tmp).write_text(EFFECTIVE_CONFIG_HEADER + text)
 

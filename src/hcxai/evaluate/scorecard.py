@@ -61,9 +61,9 @@ from scipy import stats as scipy_stats
 
 from hcxai.core.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.core.keys import IMAGE, MODEL_KEYS, model_label, models_of, of_model
-from hcxai.evaluate.faithfulness.across_imputations import CONDITION, read_imputation_pairs
+from hcxai.evaluate.faithfulness.across_imputations import CONDITION, read_aopc_per_imputation
 from hcxai.evaluate.faithfulness.across_imputations import TABLE as FAITHFULNESS
-from hcxai.evaluate.faithfulness.aopc import read_pairs
+from hcxai.evaluate.faithfulness.aopc import read_aopc_per_image
 from hcxai.evaluate.faithfulness.aopc_statistics import STATS_TABLE, describe_duplicates
 from hcxai.evaluate.localization.skull import SUMMARY as LOCALIZATION
 from hcxai.evaluate.localization.skull import read_scores
@@ -333,7 +333,7 @@ def ranking_agreement_by_imputation(
     seed: int,
 ) -> pd.DataFrame:
     """`ranking_agreement` per model with each imputation x measure's per-image MoRF AOPC
-    (`imputations`, rule aopc_pair's third files; Table 1's condition first) against the
+    (`imputations`, rule aopc_per_image's third files; Table 1's condition first) against the
     per-image skull focus (`scores`): does AOPC's disagreement or agreement with skull
     focus survive the imputation? Duplicates are the card's `same_map_as` (Table 1's)."""
     boot = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
@@ -403,14 +403,14 @@ def read_per_image(
     """Table 1's pair AOPC files, the per-imputation ones and the per-image localization
     files, checked: each covers the `expected` model x analyzer pairs of aopc_stats.csv."""
     frames = (
-        read_pairs(pair_files),
-        read_imputation_pairs(imputation_files),
+        read_aopc_per_image(pair_files),
+        read_aopc_per_imputation(imputation_files),
         read_scores(score_files),
     )
     for frame, files, rule in zip(
         frames,
         (pair_files, imputation_files, score_files),
-        ("aopc_pair", "aopc_pair", "localization"),
+        ("aopc_per_image", "aopc_per_image", "localization"),
         strict=True,
     ):
         if _pairs_of(frame) != expected:

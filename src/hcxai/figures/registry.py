@@ -52,7 +52,7 @@ FIGURES = {
     figure.name: figure
     for figure in (
         Figure(
-            "hc_agreement",
+            "hc_bland_altman",
             "1 Prediction",
             "write_hc_agreement_figure",
             {

@@ -1,5 +1,5 @@
 """Faithfulness across imputations (hcxai.evaluate.faithfulness.across_imputations,
-aopc.write_pair's third file).
+aopc.write_per_image's third file).
 
 Oracles: scipy's Friedman statistic (Friedman's chi2 = m (n - 1) W), closed-form W
 and tau, hand-computed AOPCs and Holm's adjustment by hand, and Table 1's files made
@@ -20,10 +20,10 @@ from hcxai.evaluate.faithfulness.across_imputations import (
     condition_table,
     kendall_w,
     ranking_agreement,
-    read_imputation_pairs,
+    read_aopc_per_imputation,
     write_faithfulness,
 )
-from hcxai.evaluate.faithfulness.aopc import per_image_aopc_by_imputation, write_pair
+from hcxai.evaluate.faithfulness.aopc import per_image_aopc_by_imputation, write_per_image
 from hcxai.evaluate.faithfulness.perturbation import SHARD_COLUMNS
 
 BOOT = {"confidence": 0.95, "n_resamples": 300, "seed": 1}
@@ -188,7 +188,7 @@ def test_analyzers_scored_under_different_conditions_are_refused(tmp_path):
         rows.to_csv(path, index=False)
         paths.append(str(path))
     with pytest.raises(InputError, match="different imputations x measures"):
-        read_imputation_pairs(paths)
+        read_aopc_per_imputation(paths)
 
 
 # --- from shards: Table 1 untouched, every condition's AOPC by hand --------------------
@@ -233,7 +233,7 @@ def test_table1_files_do_not_change_when_imputations_are_added(tmp_path):
         source = tmp_path / f"{name}_shard.csv"
         shard("gradient", imputations).to_csv(source, index=False)
         outputs = [tmp_path / f"{name}_{kind}.csv" for kind in ("aopc", "curves", "imputations")]
-        write_pair([str(source)], *map(str, outputs), imputations=list(imputations))
+        write_per_image([str(source)], *map(str, outputs), imputations=list(imputations))
         paths[name] = outputs
     for alone, with_road in zip(paths["alone"][:2], paths["with_road"][:2], strict=True):
         assert alone.read_bytes() == with_road.read_bytes()
@@ -254,7 +254,7 @@ def test_shards_that_score_other_imputations_than_the_config_are_refused(tmp_pat
     shard("gradient", {"gaussian_add": TABLE1_RUNS}).to_csv(source, index=False)
     outputs = [str(tmp_path / f"{kind}.csv") for kind in ("aopc", "curves", "imputations")]
     with pytest.raises(InputError, match=r"perturbation\.imputations"):
-        write_pair([str(source)], *outputs, imputations=["gaussian_add", "road"])
+        write_per_image([str(source)], *outputs, imputations=["gaussian_add", "road"])
     assert not any((tmp_path / f"{kind}.csv").exists() for kind in ("aopc", "curves"))
 
 

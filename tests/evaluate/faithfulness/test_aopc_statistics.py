@@ -19,7 +19,7 @@ from scipy import stats as scipy_stats
 
 from hcxai.core.io import InputError
 from hcxai.evaluate.faithfulness.aopc_statistics import (
-    PAIR_COLUMNS,
+    PER_IMAGE_COLUMNS,
     aopc_pairwise,
     aopc_stats,
     duplicate_analyzers,
@@ -43,7 +43,7 @@ def table(
             for analyzer, column in values.items()
             for i, v in enumerate(column)
         ],
-        columns=PAIR_COLUMNS,
+        columns=PER_IMAGE_COLUMNS,
     )
 
 
@@ -293,7 +293,7 @@ def test_bootstrap_intervals_cover_the_true_mean_about_95_percent():
 def pair_files(
     root, analyzers=("gradient", "random"), backbones=("vgg16",), n=12, seed=0, losses=("mae",)
 ):
-    """Synthetic pair AOPC files as rule aopc_pair writes them (orders morf and random)."""
+    """Synthetic pair AOPC files as rule aopc_per_image writes them (orders morf and random)."""
     rng = np.random.default_rng(seed)
     files = []
     for backbone, loss in itertools.product(backbones, losses):
@@ -330,7 +330,7 @@ def test_bad_pair_files_are_named_with_the_fix(tmp_path):
     files = pair_files(tmp_path, analyzers=("gradient", "smoothgrad", "random"))
     pd.read_csv(files[1]).drop(columns="order").to_csv(files[1], index=False)
     with pytest.raises(
-        InputError, match=rf"{files[1]} lacks the column\(s\) \['order'\].*aopc_pair"
+        InputError, match=rf"{files[1]} lacks the column\(s\) \['order'\].*aopc_per_image"
     ):
         write(files, tmp_path)
 

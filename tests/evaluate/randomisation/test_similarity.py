@@ -30,7 +30,7 @@ from hcxai.evaluate.randomisation.similarity import (
     ssim,
     stage_table,
     verdict,
-    write_pair,
+    write_stage_similarity,
     write_summary,
 )
 
@@ -212,7 +212,9 @@ def test_pair_and_summary_files(tmp_path):
     random = rng.standard_normal((3, N, SIZE, SIZE))
     for name, maps in (("ignoring", ignoring), ("random_maps", random)):
         write_sanity_maps(tmp_path / f"{name}.h5", content(maps, analyzer=name))
-        write_pair(tmp_path / f"{name}.h5", dataset, tmp_path / f"{name}.csv", STATISTICS, 2.0)
+        write_stage_similarity(
+            tmp_path / f"{name}.h5", dataset, tmp_path / f"{name}.csv", STATISTICS, 2.0
+        )
     write_summary([tmp_path / "ignoring.csv", tmp_path / "random_maps.csv"], tmp_path / "s.csv")
     summary = pd.read_csv(tmp_path / "s.csv")
     columns = ["verdict", "fails_check", "data_randomisation_verdict"]

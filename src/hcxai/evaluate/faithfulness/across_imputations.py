@@ -30,7 +30,7 @@ from scipy import stats as scipy_stats
 
 from hcxai.core.io import InputError, atomic_output, damaged_file, read_table
 from hcxai.core.keys import IMAGE, MODEL_COLUMNS, MODEL_KEYS, models_of, of_model
-from hcxai.evaluate.faithfulness.aopc import IMPUTATIONS_TABLE, PAIR
+from hcxai.evaluate.faithfulness.aopc import IMPUTATIONS_TABLE, MODEL_ANALYZER
 from hcxai.explain.analyzers import PAPER_ORDER, paper_order
 from hcxai.stats.inference import beats_random, holm, image_bootstrap, versus_random
 
@@ -74,14 +74,14 @@ def kendall_w(values: np.ndarray) -> float:
     return 12 * spread / denominator if denominator > 0 else float("nan")
 
 
-def read_imputation_pairs(paths: list[str]) -> pd.DataFrame:
-    """The per-image AOPCs under every imputation x measure (rule aopc_pair), checked: one
+def read_aopc_per_imputation(paths: list[str]) -> pd.DataFrame:
+    """The per-image AOPCs under every imputation x measure (rule aopc_per_image), checked: one
     model x analyzer a file, and every analyzer of a model under the same conditions."""
-    unique = [*PAIR, *CONDITION, *IMAGE, "order"]
-    frames = [read_table(p, IMPUTATIONS_TABLE, rule="aopc_pair", unique=unique) for p in paths]
+    unique = [*MODEL_ANALYZER, *CONDITION, *IMAGE, "order"]
+    frames = [read_table(p, IMPUTATIONS_TABLE, rule="aopc_per_image", unique=unique) for p in paths]
     for path, frame in zip(paths, frames, strict=True):
-        if len(frame[PAIR].drop_duplicates()) > 1:
-            raise damaged_file(path, "mixes model x analyzer pairs", "aopc_pair")
+        if len(frame[MODEL_ANALYZER].drop_duplicates()) > 1:
+            raise damaged_file(path, "mixes model x analyzer pairs", "aopc_per_image")
     per_image = pd.concat(frames, ignore_index=True)
     for model in models_of(per_image):
         rows = of_model(per_image, model)
@@ -91,7 +91,7 @@ def read_imputation_pairs(paths: list[str]) -> pd.DataFrame:
         if conditions.nunique() > 1:
             raise InputError(
                 f"the imputation files of {model} score different imputations x measures per "
-                f"analyzer ({dict(conditions.map(sorted))}); rerun rule aopc_pair"
+                f"analyzer ({dict(conditions.map(sorted))}); rerun rule aopc_per_image"
             )
     return per_image
 
@@ -181,7 +181,9 @@ def _morf_cube(rows: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
     columns = pd.MultiIndex.from_product([conditions, analyzers])
     cube = wide.reindex(columns=columns).to_numpy().reshape(len(wide), len(conditions), -1)
     if np.isnan(cube).any():
-        raise InputError("the imputation files miss MoRF AOPCs of some images; rerun aopc_pair")
+        raise InputError(
+            "the imputation files miss MoRF AOPCs of some images; rerun aopc_per_image"
+        )
     return cube, conditions, analyzers
 
 
@@ -255,7 +257,7 @@ def write_faithfulness(
     seed: int,
 ) -> None:
     """results/faithfulness.csv, faithfulness_agreement.csv and faithfulness_tau.csv."""
-    per_image = read_imputation_pairs(imputation_files)
+    per_image = read_aopc_per_imputation(imputation_files)
     boot = {"confidence": confidence, "n_resamples": bootstrap_samples, "seed": seed}
     table = faithfulness_table(per_image, alpha=alpha, **boot)
     agreement, taus = ranking_agreement(per_image, **boot)

@@ -23,10 +23,10 @@ from hcxai.explain.analyzers import PAPER_ORDER
 
 log = logging.getLogger(__name__)
 
-PAIR = [*MODEL_KEYS, "analyzer"]  # one model (backbone x loss) x analyzer
-KEYS = [*PAIR, "fold", "image_id", "order"]
-# The two files of rule aopc_pair, one model x analyzer each.
-PAIR_TABLE = {
+MODEL_ANALYZER = [*MODEL_KEYS, "analyzer"]  # one model (backbone x loss) x analyzer
+KEYS = [*MODEL_ANALYZER, "fold", "image_id", "order"]
+# The two files of rule aopc_per_image, one model x analyzer each.
+PER_IMAGE_TABLE = {
     **MODEL_COLUMNS,
     "analyzer": "id",
     "fold": "int",
@@ -34,12 +34,12 @@ PAIR_TABLE = {
     "order": ORDERS,
     "aopc": "number",
 }
-# Rule aopc_pair's third file: every image's AOPC under every scored imputation x measure.
+# Rule aopc_per_image's third file: every image's AOPC under every scored imputation x measure.
 IMPUTATIONS_TABLE = {
-    **{key: PAIR_TABLE[key] for key in PAIR},
+    **{key: PER_IMAGE_TABLE[key] for key in MODEL_ANALYZER},
     "imputation": "id",
     "measure": MEASURES,
-    **{key: PAIR_TABLE[key] for key in ("fold", "image_id", "order", "aopc")},
+    **{key: PER_IMAGE_TABLE[key] for key in ("fold", "image_id", "order", "aopc")},
 }
 CURVES_TABLE = {
     **MODEL_COLUMNS,
@@ -82,12 +82,12 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
     """Mean and SD over images per model x analyzer x fold x order, plus fold 'all'."""
     both = pd.concat([per_image.astype({"fold": str}), per_image.assign(fold="all")])
     table = (
-        both.groupby([*PAIR, "fold", "order"], sort=False)["aopc"]
+        both.groupby([*MODEL_ANALYZER, "fold", "order"], sort=False)["aopc"]
         .agg(n_images="count", aopc_mean="mean", aopc_sd="std")
         .reset_index()
     )
-    random = table[table["order"] == "random"].set_index([*PAIR, "fold"])
-    baseline = table.set_index([*PAIR, "fold"]).index.map(
+    random = table[table["order"] == "random"].set_index([*MODEL_ANALYZER, "fold"])
+    baseline = table.set_index([*MODEL_ANALYZER, "fold"]).index.map(
         lambda key: random["aopc_mean"].get(key, np.nan)
     )
     table["aopc_minus_random"] = table["aopc_mean"].to_numpy() - np.asarray(baseline, dtype=float)
@@ -124,7 +124,9 @@ def read_shard(path: str) -> pd.DataFrame:
 
 def _kind_of_runs(shard: pd.DataFrame) -> tuple[list[str], list[str], int]:
     """A shard's (backbone, loss, analyzer)s and steps K: one, and the same in every shard."""
-    return sorted(set(shard[PAIR].itertuples(index=False, name=None))), int(shard["step"].max())
+    return sorted(set(shard[MODEL_ANALYZER].itertuples(index=False, name=None))), int(
+        shard["step"].max()
+    )
 
 
 def read_shards(shard_files: list[str]) -> pd.DataFrame:
@@ -151,7 +153,7 @@ def read_shards(shard_files: list[str]) -> pd.DataFrame:
     return shards
 
 
-def write_pair(
+def write_per_image(
     shard_files: list[str],
     aopc_path: str,
     curves_path: str,
@@ -184,15 +186,17 @@ def write_pair(
 
 
 def read_pair_file(path: str) -> pd.DataFrame:
-    """One pair AOPC file (rule aopc_pair): one model x analyzer, each image x order once."""
-    frame = read_table(path, PAIR_TABLE, rule="aopc_pair", unique=KEYS)
-    pairs = sorted(set(frame[PAIR].itertuples(index=False, name=None)))
+    """One pair AOPC file (rule aopc_per_image): one model x analyzer, each image x order once."""
+    frame = read_table(path, PER_IMAGE_TABLE, rule="aopc_per_image", unique=KEYS)
+    pairs = sorted(set(frame[MODEL_ANALYZER].itertuples(index=False, name=None)))
     if len(pairs) > 1:
-        raise damaged_file(path, f"mixes {pairs}: rule aopc_pair writes one a file", "aopc_pair")
-    return frame[list(PAIR_TABLE)]
+        raise damaged_file(
+            path, f"mixes {pairs}: rule aopc_per_image writes one a file", "aopc_per_image"
+        )
+    return frame[list(PER_IMAGE_TABLE)]
 
 
-def read_pairs(pair_files: list[str]) -> pd.DataFrame:
+def read_aopc_per_image(pair_files: list[str]) -> pd.DataFrame:
     """Every pair file (one model x analyzer each) as one checked per-image table.
 
     A bad file is named with its fix here, before any statistic hides the problem.
@@ -200,7 +204,7 @@ def read_pairs(pair_files: list[str]) -> pd.DataFrame:
     frames, owner = [], {}
     for path in pair_files:
         frame = read_pair_file(path)
-        pair = tuple(frame[PAIR].iloc[0])
+        pair = tuple(frame[MODEL_ANALYZER].iloc[0])
         if pair in owner:
             raise InputError(f"{path} and {owner[pair]} both hold {pair}: pass each once")
         owner[pair] = path
@@ -226,7 +230,7 @@ def check_same_images(per_image: pd.DataFrame, owner: dict[tuple[str, ...], str]
                     f"({order}) and {owner[(*model, first[0])]} ({first[1]}) cover different "
                     f"images (e.g. fold, image {odd}): the analyzers of a model are compared "
                     "on the same images",
-                    "aopc_pair",
+                    "aopc_per_image",
                 )
 
 
@@ -234,18 +238,18 @@ def curves(shards: pd.DataFrame) -> pd.DataFrame:
     """Mean and SD of the error per step, per model x analyzer x order (Fig. 4)."""
     runs = shards.groupby([*KEYS, "step"], sort=False)["error_px"].mean().reset_index()
     return (
-        runs.groupby([*PAIR, "order", "step"], sort=False)["error_px"]
+        runs.groupby([*MODEL_ANALYZER, "order", "step"], sort=False)["error_px"]
         .agg(error_mean="mean", error_sd="std", n_images="count")
         .reset_index()
     )
 
 
 def read_curves(path: str, pair: tuple[str, ...], pair_path: str) -> pd.DataFrame:
-    """One pair's mean curves (rule aopc_pair), of the pair its AOPC file `pair_path` holds."""
-    frame = read_table(path, CURVES_TABLE, rule="aopc_pair", unique=["order", "step"])
-    found = sorted(set(frame[PAIR].itertuples(index=False, name=None)))
+    """One pair's mean curves (rule aopc_per_image), of the pair its AOPC file `pair_path` holds."""
+    frame = read_table(path, CURVES_TABLE, rule="aopc_per_image", unique=["order", "step"])
+    found = sorted(set(frame[MODEL_ANALYZER].itertuples(index=False, name=None)))
     if found != [pair]:
-        raise damaged_file(path, f"holds {found}, but {pair_path} holds {pair}", "aopc_pair")
+        raise damaged_file(path, f"holds {found}, but {pair_path} holds {pair}", "aopc_per_image")
     return frame
 
 
@@ -257,10 +261,10 @@ def write_summary(
     curves_path: str,
 ) -> None:
     """aopc.csv, aopc_table.csv (Table 1) and perturbation_curves.csv from the pair files."""
-    per_image = read_pairs(pair_files)
+    per_image = read_aopc_per_image(pair_files)
     summary = summarise(per_image)
     table = table1(summary)
-    pairs = per_image[PAIR].drop_duplicates().itertuples(index=False, name=None)
+    pairs = per_image[MODEL_ANALYZER].drop_duplicates().itertuples(index=False, name=None)
     curve_table = pd.concat(
         [
             read_curves(curve_path, pair, pair_path)

@@ -21,7 +21,7 @@ from scipy import stats as scipy_stats
 
 from hcxai.core.io import InputError, atomic_output
 from hcxai.core.keys import IMAGE, MODEL_COLUMNS, MODEL_KEYS, model_label, models_of, of_model
-from hcxai.evaluate.faithfulness.aopc import PAIR_TABLE, read_pairs
+from hcxai.evaluate.faithfulness.aopc import PER_IMAGE_TABLE, read_aopc_per_image
 from hcxai.evaluate.faithfulness.perturbation import ORDERS
 from hcxai.explain.analyzers import paper_order
 from hcxai.stats.inference import (
@@ -35,7 +35,7 @@ from hcxai.stats.inference import (
 
 log = logging.getLogger(__name__)
 
-PAIR_COLUMNS = list(PAIR_TABLE)
+PER_IMAGE_COLUMNS = list(PER_IMAGE_TABLE)
 # aopc_pairwise.csv; `better` is empty when no difference is significant.
 PAIRWISE_TABLE = {
     **MODEL_COLUMNS,
@@ -274,7 +274,7 @@ def write_statistics(
     order: str = "morf",
 ) -> None:
     """aopc_stats.csv, aopc_pairwise.csv and aopc_friedman.csv from the pair AOPC files."""
-    per_image = read_pairs(pair_files)
+    per_image = read_aopc_per_image(pair_files)
     require_order(per_image, order)  # before the bootstrap, not after
     stats = aopc_stats(per_image, confidence=confidence, n_resamples=bootstrap_samples, seed=seed)
     pairs = aopc_pairwise(per_image, order, alpha=alpha)

@@ -25,7 +25,7 @@ from scipy import stats as scipy_stats
 from hcxai.core.io import atomic_output, read_table
 from hcxai.core.keys import MODEL_KEYS
 from hcxai.core.seeding import BOOTSTRAP, stream
-from hcxai.evaluate.faithfulness.aopc import PAIR_TABLE
+from hcxai.evaluate.faithfulness.aopc import PER_IMAGE_TABLE
 from hcxai.evaluate.localization.skull import PER_IMAGE
 from hcxai.evaluate.meta.spray import META_TABLE
 from hcxai.explain.analyzers import model_analyzer_groups
@@ -91,7 +91,7 @@ def per_image_scores(
 
     errors = read(meta_files, META_TABLE, "meta_explanation")[[*KEY, "abs_error_px"]]
     focus = read(localization_files, PER_IMAGE, "localization")[[*KEY, "skull_focus"]]
-    aopc = read(aopc_files, PAIR_TABLE, "aopc_pair")
+    aopc = read(aopc_files, PER_IMAGE_TABLE, "aopc_per_image")
     aopc = aopc[aopc["order"] == "morf"][[*KEY, "aopc"]]
     return errors.merge(focus, on=KEY, how="left", validate="one_to_one").merge(
         aopc, on=KEY, how="left", validate="one_to_one"

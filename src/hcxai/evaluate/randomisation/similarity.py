@@ -284,7 +284,7 @@ def _permuted_label_columns(
 
 VERDICTS = ("passes", "fails", "undetermined")
 # results/sanity/{backbone}/{loss}/{analyzer}.csv (`stage_table`): constant maps give NaN means.
-PAIR_TABLE = {
+STAGE_TABLE = {
     **MODEL_COLUMNS,
     "analyzer": "id",
     "stage": "int",
@@ -322,7 +322,7 @@ PAIR_TABLE = {
     "permuted_constant_maps": "int",
 }
 # results/sanity.csv
-SUMMARY_TABLE = PAIR_TABLE | {
+SUMMARY_TABLE = STAGE_TABLE | {
     "verdict": VERDICTS,
     "fails_check": "bool",
     "data_randomisation_verdict": VERDICTS,
@@ -362,7 +362,7 @@ def data_randomisation_verdict(table: pd.DataFrame) -> str:
     )
 
 
-def write_pair(
+def write_stage_similarity(
     maps_path: str | Path,
     dataset_path: str | Path,
     out_path: str | Path,
@@ -401,7 +401,7 @@ def write_pair(
 
 def read_pair_table(path: str | Path) -> pd.DataFrame:
     """One pair's stage table (rule sanity_similarity): stages 0..S, each once, one pair."""
-    table = read_table(path, PAIR_TABLE, rule="sanity_similarity", unique=["stage"])
+    table = read_table(path, STAGE_TABLE, rule="sanity_similarity", unique=["stage"])
     pairs = table[[*MODEL_KEYS, "analyzer"]].drop_duplicates()
     if len(pairs) > 1 or sorted(table["stage"]) != list(range(len(table))):
         raise damaged_file(
