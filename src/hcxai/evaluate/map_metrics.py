@@ -101,7 +101,11 @@ def _robustness_maps(paths: list[str]) -> dict[str, tuple[list[tuple[int, str]],
         fold = int(content.attributes["fold"])
         found[str(content.attributes["analyzer"])] = (
             [(fold, image_id) for image_id in content.image_ids],
-            MapSet(content.maps, content.perturbed_maps),
+            MapSet(
+                content.maps,
+                content.perturbed_maps,
+                perturbations(content.image_ids, content.maps.shape[-1], content.attributes),
+            ),
             content.attributes,
         )
     settings = {
@@ -116,6 +120,19 @@ def _robustness_maps(paths: list[str]) -> dict[str, tuple[list[tuple[int, str]],
     return {analyzer: (keys, maps) for analyzer, (keys, maps, _) in found.items()}
 
 
+def perturbations(image_ids: list[str], size: int, robustness: dict) -> np.ndarray:
+    """The input perturbations (N, samples, s, s) a robustness file's maps were made with,
+    drawn again from its settings (radius, samples, seed): the streams are per image."""
+    offsets = input_perturbations(
+        image_ids,
+        size,
+        radius=float(robustness["radius"]),
+        samples=int(robustness["samples"]),
+        seed=int(robustness["seed"]),
+    )
+    return offsets.transpose(1, 0, 2, 3)
+
+
 def edge_maps(images: np.ndarray, image_ids: list[str], robustness: dict | None = None) -> MapSet:
     """The model-free baseline: Sobel maps of the network input of uint8 `images` and, with
     `robustness` settings (radius, samples, seed), of the same perturbed inputs."""
@@ -123,17 +140,11 @@ def edge_maps(images: np.ndarray, image_ids: list[str], robustness: dict | None 
     maps = np.stack([edge_map(image) for image in x])
     if robustness is None:
         return MapSet(maps)
-    offsets = input_perturbations(
-        image_ids,
-        x.shape[-1],
-        radius=float(robustness["radius"]),
-        samples=int(robustness["samples"]),
-        seed=int(robustness["seed"]),
-    )
+    offsets = perturbations(image_ids, x.shape[-1], robustness)
     perturbed = np.stack(
-        [[edge_map(image + offset) for offset in offsets[:, i]] for i, image in enumerate(x)]
+        [[edge_map(image + offset) for offset in offsets[i]] for i, image in enumerate(x)]
     )
-    return MapSet(maps, perturbed)
+    return MapSet(maps, perturbed, offsets)
 
 
 def score_metric(

@@ -21,7 +21,11 @@ import numpy as np
 
 from hcxai.core.io import InputError
 from hcxai.evaluate.complexity.spread import entropy, gini
-from hcxai.evaluate.robustness.max_sensitivity import max_sensitivity
+from hcxai.evaluate.robustness.max_sensitivity import (
+    avg_sensitivity,
+    local_lipschitz,
+    max_sensitivity,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class MapSet:
 
     maps: np.ndarray
     perturbed_maps: np.ndarray | None = None
+    offsets: np.ndarray | None = None  # (N, samples, s, s): the input perturbations
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,22 @@ METRICS = {
             "lower",
             "robustness_maps",
             "largest relative change of the map under small input noise (Yeh et al. 2019)",
+        ),
+        MapMetric(
+            "avg_sensitivity",
+            "robustness",
+            lambda s: avg_sensitivity(s.maps, s.perturbed_maps),
+            "lower",
+            "robustness_maps",
+            "mean relative change of the map under small input noise (Yeh et al. 2019)",
+        ),
+        MapMetric(
+            "local_lipschitz",
+            "robustness",
+            lambda s: local_lipschitz(s.maps, s.perturbed_maps, s.offsets),
+            "lower",
+            "robustness_maps",
+            "largest map change per unit of input change (Alvarez-Melis & Jaakkola 2018)",
         ),
     )
 }
