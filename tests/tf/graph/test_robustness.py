@@ -20,6 +20,8 @@ from hcxai.evaluate.robustness.max_sensitivity import (
     read_robustness_maps,
 )
 from hcxai.evaluate.robustness.perturbed_maps import compute_robustness_maps
+from hcxai.explain.analyzers import resolve
+from hcxai.explain.innvestigate_backend import Explainer
 
 SETTINGS = {"radius": 0.3, "samples": 3, "seed": 4}
 
@@ -96,7 +98,8 @@ def test_robustness_file_of_the_stage(tiny_model, tiny_dataset, tmp_path, name):
     assert content.image_ids == ids
     assert content.perturbed_maps.shape == (2, 3, SIZE, SIZE)
     assert {k: content.attributes[k] for k in SETTINGS} == SETTINGS
-    _, expected = explain(tiny_model, data.images[data.index_of(ids)], name)
+    explainer = Explainer(str(tiny_model), resolve(name, {}), 256)
+    expected = explainer.explain(data.images[data.index_of(ids)], ids)
     np.testing.assert_allclose(content.maps, expected, rtol=1e-4, atol=1e-7)
     scores = max_sensitivity(content.maps, content.perturbed_maps)
     if name == "random":  # a map that ignores its input does not move
