@@ -23,6 +23,8 @@ import yaml
 from conftest import REPO, run_snakemake, write_config
 from PIL import Image
 
+from hcxai.evaluate.registry import METRICS
+
 CONFIG = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
 BACKBONES, FOLDS, ANALYZERS = CONFIG["backbones"], range(CONFIG["folds"]), CONFIG["analyzers"]
 LOSSES = CONFIG["losses"]
@@ -612,9 +614,7 @@ def test_changing_a_setting_of_one_loss_reruns_only_its_models_jobs(local_run, t
     assert trained == sorted((b, str(f)) for b in BACKBONES for f in FOLDS)
     saliency = [w for rule, w in per_model if rule == "saliency"]
     assert len(saliency) == len(BACKBONES) * len(FOLDS) * len(ANALYZERS)
-    assert {"aopc_summary", "aopc_statistics", "scorecard", "loss_comparison_figure"} <= {
-        rule for rule, _ in jobs
-    }
+    assert {"aopc_summary", "aopc_statistics", "scorecard", "figure"} <= {rule for rule, _ in jobs}
 
 
 def test_a_saliency_file_from_another_model_is_refused(local_run, tmp_path):
@@ -658,6 +658,8 @@ def test_a_saliency_file_from_another_model_is_refused(local_run, tmp_path):
         ({"perturbation": {"subwindow": 7}}, "does not divide image_size 32"),
         ({"perturbation": {"steps": 20}}, "exceeds the 4 regions of a 2x2 grid"),
         ({"analyzer_params": {"smoothgrad": {"sigma": 1}}}, "unknown parameter(s) ['sigma']"),
+        ({"metrics": ["gini"]}, "unknown metric 'gini' in `metrics`"),
+        ({"robustness": {"fold": 3}}, "robustness.fold is 3 but the config has folds: 3"),
     ],
 )
 def test_bad_settings_stop_the_workflow_before_any_job(overrides, message, tmp_path):
@@ -686,6 +688,8 @@ def test_the_html_report_holds_every_table_and_figure(local_run, tmp_path):
         "faithfulness.csv",
         "faithfulness_agreement.csv",
         "faithfulness_ranks.png",
+        "map_metrics.csv",
+        "map_metrics.png",
     ):
         assert name in text, name
 
@@ -756,3 +760,74 @@ def test_meta_explanations_cover_every_explained_image_with_its_error(local_run)
             )
             assert table["cluster"].min() == 0
             assert set(table["cluster"]) == set(range(table["cluster"].max() + 1))
+
+
+def test_map_metrics_cover_every_model_metric_and_analyzer(local_run):
+    """Every model x registered metric x analyzer, plus the model-free edge baseline; the
+    scorecard carries each metric's columns."""
+    effective = yaml.safe_load((local_run / "results/config.effective.yaml").read_text())
+    metrics = effective["metrics"]
+    assert len(metrics) >= 3  # left out of test.yaml: every registered metric
+    summary = pd.read_csv(local_run / "results/map_metrics.csv")
+    expected = {
+        (b, loss, m, a) for b, loss in MODELS for m in metrics for a in [*ANALYZERS, "edge"]
+    }
+    keys = ["backbone", "loss", "metric", "analyzer"]
+    assert set(summary[keys].itertuples(index=False, name=None)) == expected
+    assert not summary.duplicated(keys).any()
+    card = pd.read_csv(local_run / "results/scorecard.csv")
+    for metric in metrics:
+        for column in (metric, f"{metric}_ci_low", f"{metric}_better_than_edge"):
+            assert column in card.columns, column
+
+
+def test_sparseness_recomputed_from_the_saliency_files(local_run):
+    """Gini sparseness of every explained image's |map|, by the mean absolute difference
+    over all pixel pairs (another formula than the workflow's sorted sum)."""
+    for backbone, loss in MODELS:
+        scores = pd.read_csv(
+            local_run / f"results/metrics/sparseness/{backbone}/{loss}.csv", dtype={"image_id": str}
+        ).set_index(["analyzer", "image_id"])["score"]
+        for (b, model_loss, _, analyzer), maps in saliency_files(local_run).items():
+            if (b, model_loss) != (backbone, loss):
+                continue
+            for image_id, one in zip(maps.image_ids, maps.maps, strict=True):
+                a = np.abs(one.astype(np.float64).ravel())
+                gini = np.abs(a[:, None] - a[None, :]).sum() / (2 * len(a) ** 2 * a.mean())
+                assert scores[(analyzer, image_id)] == pytest.approx(gini, rel=1e-4)
+
+
+def test_max_sensitivity_recomputed_from_the_robustness_files(local_run):
+    """max_k ||m(x + d_k) - m(x)|| / ||m(x)|| with explicit loops; the random map ignores its
+    input, so its maps do not move at all."""
+    settings = CONFIG["robustness"]
+    for backbone, loss in MODELS:
+        scores = pd.read_csv(
+            local_run / f"results/metrics/max_sensitivity/{backbone}/{loss}.csv",
+            dtype={"image_id": str},
+        ).set_index(["analyzer", "image_id"])["score"]
+        for analyzer in ANALYZERS:
+            path = local_run / f"results/robustness/{backbone}/{loss}/{analyzer}.h5"
+            with h5py.File(path) as h5:
+                ids = [s.decode() for s in h5["image_ids"][:]]
+                maps, perturbed = h5["maps"][:], h5["perturbed_maps"][:]
+            assert len(ids) == settings["n_images"] and perturbed.shape[1] == settings["samples"]
+            for i, image_id in enumerate(ids):
+                change = max(
+                    np.sqrt(((perturbed[i, k] - maps[i]).astype(np.float64) ** 2).sum())
+                    for k in range(settings["samples"])
+                )
+                expected = change / np.sqrt((maps[i].astype(np.float64) ** 2).sum())
+                assert scores[(analyzer, image_id)] == pytest.approx(expected, rel=1e-4)
+                if analyzer == "random":
+                    assert expected == 0.0
+
+
+def test_changing_the_robustness_radius_reruns_only_the_robustness_jobs(local_run, tmp_path):
+    config = write_config(tmp_path / "c.yaml", robustness={**CONFIG["robustness"], "radius": 0.3})
+    rules = {rule for rule, _ in dry_run_jobs(local_run, config)}
+    assert "robustness_maps" in rules and "map_metric" in rules
+    assert not rules & {"train", "saliency", "perturb", "random_order", "sanity_maps"}
+    jobs = [w for rule, w in dry_run_jobs(local_run, config) if rule == "map_metric"]
+    robustness = {"max_sensitivity", "avg_sensitivity", "local_lipschitz"}
+    assert {w["metric"] for w in jobs} == robustness & set(METRICS)

@@ -463,7 +463,7 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
             tmp_path / f"results/sanity/vgg16/mae/{analyzer}.h5",
             SanityMaps(maps, ids[:3], [[], ["hc"]], attributes | {"layers": ["hc"]}, maps[-1]),
         )
-    rules = ("--allowed-rules", "localization", "localization_summary", "localization_figure")
+    rules = ("--allowed-rules", "localization", "localization_summary", "figure")
     rules += ("sanity_similarity", "sanity_summary")
     target = "results/figures/localization.png"
     run_snakemake(tmp_path, config, "--cores", "2", target, *rules)
@@ -489,7 +489,7 @@ def test_rules_build_the_tables_and_figure_and_a_changed_band_reruns_them(tmp_pa
     assert counts == {
         "localization": "6",
         "localization_summary": "1",
-        "localization_figure": "1",
+        "figure": "1",
         "sanity_similarity": "2",  # the randomised maps' skull focus uses the band too
         "sanity_summary": "1",
     }

@@ -344,7 +344,7 @@ def test_rules_dry_run(tmp_path):
     }
     analyzers, models = 3, 2 * 2  # config/test.yaml: 2 backbones x 2 losses
     assert counts["sanity_maps"] == counts["sanity_similarity"] == analyzers * models
-    assert counts["sanity_summary"] == counts["sanity_figure"] == 1
+    assert counts["sanity_summary"] == counts["figure"] == 1
     assert counts["train"] == counts["train_permuted_labels"] == models
     assert "results/models/resnet50/huber/fold1/model.h5" in done.stdout
     assert "results/models/resnet50/huber/permuted_labels/model.h5" in done.stdout
