@@ -23,10 +23,11 @@ from hcxai.core.io import (
     require_contents,
     require_finite,
 )
+from hcxai.core.keys import MODEL_KEYS
 
 DATASETS = ("maps", "image_ids", "hc_true_px", "hc_pred_px")
 # What a file is of: the stages that gather many files (figures, SpRAy) group them by these.
-LABELS = ("backbone", "loss", "fold", "analyzer")
+LABELS = (*MODEL_KEYS, "fold", "analyzer")
 RULE = "saliency"  # the rule that writes these files
 
 

@@ -375,7 +375,7 @@ def write_summary(
     summary = summarise(per_image, confidence, n_resamples, seed)
     with atomic_output(out_path) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
-    shown = ["backbone", "loss", "analyzer", "n_images", "skull_focus_mean", "rank_accuracy_mean"]
+    shown = [*MODEL_KEYS, "analyzer", "n_images", "skull_focus_mean", "rank_accuracy_mean"]
     shown += ["edge_skull_focus_mean", "skull_focus_minus_edge_mean"]
     log.info(
         "localization (skull focus: 1 = a map blind to the image; edge: Sobel, no model):\n%s",

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse.csgraph import laplacian
 
-from hcxai.core.keys import MODEL_COLUMNS
+from hcxai.core.keys import MODEL_COLUMNS, MODEL_KEYS
 from hcxai.core.seeding import SPRAY_SUBSAMPLE, stream
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ def spray_table(
     from hcxai.explain.saliency_file import read_labels, read_saliency
 
     labels = [read_labels(path) for path in saliency_paths]
-    pair = {key: labels[0][key] for key in ("backbone", "loss", "analyzer")}
+    pair = {key: labels[0][key] for key in (*MODEL_KEYS, "analyzer")}
     for path, label in zip(saliency_paths, labels, strict=True):
         if {key: label[key] for key in pair} != pair:
             raise InputError(
@@ -276,7 +276,7 @@ def write_meta_explanation(
     count = spray.labels.max() + 1
     draw(table, cluster_means(maps, spray.labels), spray.eigenvalues, figure_path)
     summary = cluster_summary(table)
-    key = {name: table[name].iloc[0] for name in ("backbone", "loss", "analyzer")}
+    key = {name: table[name].iloc[0] for name in (*MODEL_KEYS, "analyzer")}
     log.info(
         "%s/%s %s: %d images in %d cluster(s); sizes %s, mean |error| %s px, "
         "Kruskal-Wallis p %.3g; over %d subsamples ARI %.2f, same count %.0f%%",
@@ -338,7 +338,7 @@ def write_meta_summary(
     the clustering is under subsampling."""
     from hcxai.core.io import InputError, atomic_output, read_table
 
-    key = ["backbone", "loss", "analyzer"]
+    key = [*MODEL_KEYS, "analyzer"]
     stability = pd.concat(
         read_table(path, STABILITY_TABLE, rule="meta_explanation", unique=key)
         for path in stability_paths

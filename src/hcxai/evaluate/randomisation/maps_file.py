@@ -31,6 +31,7 @@ from hcxai.core.io import (
     require_contents,
     require_finite,
 )
+from hcxai.core.keys import MODEL_KEYS
 
 DATASETS = ("maps", "image_ids", "permuted_label_maps")
 JSON_ATTRIBUTES = ("params", "stages", "layers")
@@ -134,7 +135,7 @@ def _read(
         "a sanity-check maps file",
         RULE,
         DATASETS,
-        ("stages", "analyzer", "backbone", "loss"),
+        ("stages", "analyzer", *MODEL_KEYS),
     )
     ids = read_ids(h5, "image_ids", path, RULE)
     return h5["maps"][:], ids, dict(h5.attrs), h5["permuted_label_maps"][:]

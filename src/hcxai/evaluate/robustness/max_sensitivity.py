@@ -41,6 +41,7 @@ from hcxai.core.io import (
     require_contents,
     require_finite,
 )
+from hcxai.core.keys import MODEL_KEYS
 from hcxai.core.seeding import ROBUSTNESS_NOISE, image_rng
 
 RULE = "robustness_maps"  # the rule that writes these files
@@ -148,7 +149,7 @@ def read_robustness_maps(path: str | Path) -> RobustnessMaps:
             "a robustness maps file",
             RULE,
             ("maps", "perturbed_maps", "image_ids"),
-            ("analyzer", "backbone", "loss", *SETTINGS),
+            ("analyzer", *MODEL_KEYS, *SETTINGS),
         )
         ids = read_ids(h5, "image_ids", path, RULE)
         return RobustnessMaps(h5["maps"][:], h5["perturbed_maps"][:], ids, dict(h5.attrs))
