@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import statistics
 import subprocess
 from collections import defaultdict
@@ -831,3 +832,26 @@ def test_changing_the_robustness_radius_reruns_only_the_robustness_jobs(local_ru
     jobs = [w for rule, w in dry_run_jobs(local_run, config) if rule == "map_metric"]
     robustness = {"max_sensitivity", "avg_sensitivity", "local_lipschitz"}
     assert {w["metric"] for w in jobs} == robustness & set(METRICS)
+
+
+def test_every_table_has_the_columns_its_catalogue_entry_declares(local_run):
+    """Each result table the run wrote carries its schema's columns (hcxai.core.catalogue)."""
+    from hcxai.core.catalogue import RESULTS, columns
+
+    checked = 0
+    for name, entry in RESULTS.items():
+        if entry.columns is None:
+            continue
+        pattern = re.escape(entry.path).replace(r"\{", "{").replace(r"\}", "}")
+        regex = re.sub(r"{\w+}", "[^/]+", pattern)
+        files = [
+            p
+            for p in local_run.rglob("*.csv")
+            if re.fullmatch(regex, str(p.relative_to(local_run)))
+        ]
+        assert files, name
+        for path in files[:3]:
+            header = pd.read_csv(path, nrows=0).columns
+            assert set(columns(name)) <= set(header), (name, path)
+            checked += 1
+    assert checked > 20
