@@ -29,7 +29,7 @@ def test_every_declared_schema_resolves_to_column_names(name):
 
 
 def test_per_model_paths_carry_every_model_key_in_order():
-    assert MODEL == "/".join(f"{{{key}}}" for key in MODEL_KEYS)
+    assert "/".join(f"{{{key}}}" for key in MODEL_KEYS) == MODEL
     per_model = [entry.path for entry in RESULTS.values() if "{backbone}" in entry.path]
     assert len(per_model) > 10
     assert all(MODEL in path for path in per_model)
