@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from hcxai.core.provenance import library_versions, sha256
-from hcxai.data.hc18 import NORMALISATION_NOTE, load_dataset
+from hcxai.data.hc18 import NORMALISATION_NOTE, Dataset, load_dataset
 from hcxai.data.splits import fold_ids, read_splits
 from hcxai.explain.analyzers import AnalyzerSpec, resolve
 from hcxai.explain.innvestigate_backend import Explainer, build_explainer
@@ -61,6 +61,14 @@ def file_attributes(
     }
 
 
+def model_dataset(model_path: str, dataset_path: str) -> Dataset:
+    """The data set a model explains: read, and checked to be at the model's input size
+    (every stage that explains with a model starts here)."""
+    data = load_dataset(dataset_path)
+    check_image_size(model_path, dataset_path, data.images.shape[-1])
+    return data
+
+
 def compute_saliency(
     model_path: str,
     predictions_path: str,
@@ -84,12 +92,10 @@ def compute_saliency(
     The predicted HC stored beside the maps is the training stage's
     (`predictions.csv` of the same model), so both stages report one number.
     """
-    spec = resolve(analyzer, params)
-    data = load_dataset(dataset_path)
-    check_image_size(model_path, dataset_path, data.images.shape[-1])
+    data = model_dataset(model_path, dataset_path)
     ids = fold_ids(read_splits(splits_path, data.image_id), fold, "test")[:max_images]
     index = data.index_of(ids)
-    images = data.images[index]
+    spec = resolve(analyzer, params)
     explainer = build_explainer(
         model_path, spec, data.images, memory_budget_mb, graph_optimization, threads
     )
@@ -108,7 +114,7 @@ def compute_saliency(
         built,
     )
     start = time.perf_counter()
-    maps = explainer.explain(images, ids)
+    maps = explainer.explain(data.images[index], ids)
     seconds = time.perf_counter() - start
     log.info(
         "%s: %d maps in %.1f s (%.1f images/s)", analyzer, len(ids), seconds, len(ids) / seconds

@@ -37,13 +37,12 @@ import h5py
 import numpy as np
 
 from hcxai.core.io import InputError, damaged_file, read_hdf5
-from hcxai.data.hc18 import load_dataset
 from hcxai.data.splits import first_test_ids
 from hcxai.evaluate.randomisation.maps_file import SanityMaps, write_sanity_maps
 from hcxai.explain.analyzers import resolve
 from hcxai.explain.innvestigate_backend import Explainer, build_explainer
-from hcxai.explain.saliency import file_attributes
-from hcxai.models.regression import check_image_size, read_model_attributes
+from hcxai.explain.saliency import file_attributes, model_dataset
+from hcxai.models.regression import read_model_attributes
 from hcxai.models.weights import sha256
 
 log = logging.getLogger(__name__)
@@ -297,8 +296,7 @@ def compute_sanity_maps(
     """Write `results/sanity/{backbone}/{loss}/{analyzer}.h5`: the maps of every stage and
     of the permuted-label model (`permuted_model_path`, rule train_permuted_labels)."""
     spec = resolve(analyzer, params)
-    data = load_dataset(dataset_path)
-    check_image_size(model_path, dataset_path, data.images.shape[-1])
+    data = model_dataset(model_path, dataset_path)
     ids = first_test_ids(splits_path, fold, n_images, data.image_id, block="sanity")
     images = data.images[data.index_of(ids)]
     layers = weighted_layers(model_path)

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from hcxai.data.hc18 import load_dataset
 from hcxai.data.splits import first_test_ids
 from hcxai.evaluate.robustness.max_sensitivity import (
     RobustnessMaps,
@@ -24,8 +23,7 @@ from hcxai.evaluate.robustness.max_sensitivity import (
 )
 from hcxai.explain.analyzers import resolve
 from hcxai.explain.innvestigate_backend import build_explainer
-from hcxai.explain.saliency import file_attributes
-from hcxai.models.regression import check_image_size
+from hcxai.explain.saliency import file_attributes, model_dataset
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +48,10 @@ def compute_robustness_maps(
 ) -> None:
     """Write the maps of the first `n_images` test images of `fold` and of `samples`
     perturbed copies of each (uniform noise in [-radius, radius], network units)."""
-    spec = resolve(analyzer, params)
-    data = load_dataset(dataset_path)
-    check_image_size(model_path, dataset_path, data.images.shape[-1])
+    data = model_dataset(model_path, dataset_path)
     ids = first_test_ids(splits_path, fold, n_images, data.image_id, block="robustness")
     images = data.images[data.index_of(ids)]
+    spec = resolve(analyzer, params)
     explainer = build_explainer(
         model_path, spec, data.images, memory_budget_mb, graph_optimization, threads
     )
