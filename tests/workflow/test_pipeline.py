@@ -830,7 +830,7 @@ def test_changing_the_robustness_radius_reruns_only_the_robustness_jobs(local_ru
     assert "robustness_maps" in rules and "map_metric" in rules
     assert not rules & {"train", "saliency", "perturb", "random_order", "sanity_maps"}
     jobs = [w for rule, w in dry_run_jobs(local_run, config) if rule == "map_metric"]
-    robustness = {"max_sensitivity", "avg_sensitivity", "local_lipschitz"}
+    robustness = {"max_sensitivity", "avg_sensitivity"}
     assert {w["metric"] for w in jobs} == robustness & set(METRICS)
 
 

@@ -14,7 +14,7 @@ rule scorecard:
         imputations=over_models(result("aopc_per_imputation"), analyzer=ANALYZERS),
         scores=over_models(result("localization_scores"), fold=FOLDS, analyzer=ANALYZERS),
         # The registered map metrics' columns (none with `metrics: []`).
-        metrics=[result("map_metrics")] if config["metrics"] else [],
+        metrics=result("map_metrics") if config["metrics"] else [],
     output:
         card=report(result("scorecard"), caption="../report/scorecard.rst", category="0 Scorecard"),
         agreement=report(

@@ -16,6 +16,6 @@ run_job(
     score_files=job["input"]["scores"],
     card_path=job["output"]["card"],
     agreement_path=job["output"]["agreement"],
-    metrics_path=job["input"].get("metrics"),
+    metrics_path=job["input"]["metrics"] or None,  # [] when no metric runs
     **job["statistics"],
 )

@@ -101,11 +101,7 @@ def _robustness_maps(paths: list[str]) -> dict[str, tuple[list[tuple[int, str]],
         fold = int(content.attributes["fold"])
         found[str(content.attributes["analyzer"])] = (
             [(fold, image_id) for image_id in content.image_ids],
-            MapSet(
-                content.maps,
-                content.perturbed_maps,
-                perturbations(content.image_ids, content.maps.shape[-1], content.attributes),
-            ),
+            MapSet(content.maps, content.perturbed_maps),
             content.attributes,
         )
     settings = {
@@ -144,7 +140,7 @@ def edge_maps(images: np.ndarray, image_ids: list[str], robustness: dict | None 
     perturbed = np.stack(
         [[edge_map(image + offset) for offset in offsets[i]] for i, image in enumerate(x)]
     )
-    return MapSet(maps, perturbed, offsets)
+    return MapSet(maps, perturbed)
 
 
 def score_metric(

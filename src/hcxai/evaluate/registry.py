@@ -23,7 +23,6 @@ from hcxai.core.io import InputError
 from hcxai.evaluate.complexity.spread import entropy, gini
 from hcxai.evaluate.robustness.max_sensitivity import (
     avg_sensitivity,
-    local_lipschitz,
     max_sensitivity,
 )
 
@@ -35,7 +34,6 @@ class MapSet:
 
     maps: np.ndarray
     perturbed_maps: np.ndarray | None = None
-    offsets: np.ndarray | None = None  # (N, samples, s, s): the input perturbations
 
 
 @dataclass(frozen=True)
@@ -101,14 +99,6 @@ METRICS = {
             "lower",
             "robustness_maps",
             "mean relative change of the map under small input noise (Yeh et al. 2019)",
-        ),
-        MapMetric(
-            "local_lipschitz",
-            "robustness",
-            lambda s: local_lipschitz(s.maps, s.perturbed_maps, s.offsets),
-            "lower",
-            "robustness_maps",
-            "largest map change per unit of input change (Alvarez-Melis & Jaakkola 2018)",
         ),
     )
 }

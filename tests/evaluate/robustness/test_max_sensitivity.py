@@ -15,7 +15,6 @@ from hcxai.evaluate.robustness.max_sensitivity import (
     RobustnessMaps,
     avg_sensitivity,
     input_perturbations,
-    local_lipschitz,
     max_sensitivity,
     read_robustness_maps,
     write_robustness_maps,
@@ -48,29 +47,19 @@ def test_linear_model_gradient_is_perfectly_robust_and_ixg_has_its_closed_form()
     np.testing.assert_allclose(max_sensitivity(ixg, ixg_perturbed), expected, rtol=1e-6)
 
 
-def test_average_sensitivity_and_local_lipschitz_closed_forms_on_a_linear_model():
+def test_average_sensitivity_closed_form_on_a_linear_model():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, SIZE, SIZE))
     w = rng.standard_normal((SIZE, SIZE))
     offsets = input_perturbations(IDS, SIZE, radius=0.2, samples=4, seed=2)
     (g, g_perturbed), (ixg, ixg_perturbed) = linear_maps(x, w, offsets)
-    per_image = offsets.transpose(1, 0, 2, 3)  # (N, samples, s, s)
     np.testing.assert_array_equal(avg_sensitivity(g, g_perturbed), 0.0)
-    np.testing.assert_array_equal(local_lipschitz(g, g_perturbed, per_image), 0.0)
-    for i in range(3):
-        changes = [np.linalg.norm(offsets[k, i] * w) for k in range(4)]
-        assert avg_sensitivity(ixg, ixg_perturbed)[i] == pytest.approx(
-            np.mean(changes) / np.linalg.norm(x[i] * w), rel=1e-6
-        )
-        ratios = [changes[k] / np.linalg.norm(offsets[k, i]) for k in range(4)]
-        assert local_lipschitz(ixg, ixg_perturbed, per_image)[i] == pytest.approx(
-            max(ratios), rel=1e-6
-        )
-    # Lipschitz is in map units: twice the map, twice the estimate; sensitivity is scale-free.
-    np.testing.assert_allclose(
-        local_lipschitz(2 * ixg, 2 * ixg_perturbed, per_image),
-        2 * local_lipschitz(ixg, ixg_perturbed, per_image),
-    )
+    expected = [
+        np.mean([np.linalg.norm(offsets[k, i] * w) for k in range(4)]) / np.linalg.norm(x[i] * w)
+        for i in range(3)
+    ]
+    np.testing.assert_allclose(avg_sensitivity(ixg, ixg_perturbed), expected, rtol=1e-6)
+    # Scale-free: twice the map, the same sensitivity.
     np.testing.assert_allclose(
         avg_sensitivity(2 * ixg, 2 * ixg_perturbed), avg_sensitivity(ixg, ixg_perturbed)
     )

@@ -7,9 +7,11 @@ three replicated channels, so the input stays a grayscale scan) and score
 
     max_k ||m(x + d_k) - m(x)||_F / ||m(x)||_F.
 
-Lower is more robust; `avg_sensitivity` takes the mean over the samples instead, and
-`local_lipschitz` divides by ||d_k|| instead of ||m(x)||. Max-sensitivity is Quantus'
-`MaxSensitivity` with `normalise=False`, Frobenius
+Lower is more robust; `avg_sensitivity` takes the mean over the samples instead.
+(A local Lipschitz estimate, ||m(x + d_k) - m(x)|| / ||d_k||, is left out: in map units it
+cannot compare analyzers whose maps differ in scale, nor an analyzer with the edge
+detector, and divided by ||m(x)|| it is max-sensitivity over a near-constant ||d_k||.)
+Max-sensitivity is Quantus' `MaxSensitivity` with `normalise=False`, Frobenius
 norms and the same draws (tests/tf/test_quantus_agreement.py checks that). For a linear
 model f(x) = w.x, Gradient's map is w whatever x is, so its max-sensitivity is 0, and
 Input x Gradient's is max_k ||d_k * w|| / ||x * w||: both are tests' closed forms.
@@ -94,22 +96,6 @@ def avg_sensitivity(maps: np.ndarray, perturbed_maps: np.ndarray) -> np.ndarray:
     """Per image (N,): the mean relative change over the samples (Yeh et al.'s average
     sensitivity): less driven by one unlucky draw than the maximum."""
     return relative_changes(maps, perturbed_maps).mean(axis=1)
-
-
-def local_lipschitz(
-    maps: np.ndarray, perturbed_maps: np.ndarray, offsets: np.ndarray
-) -> np.ndarray:
-    """Per image (N,): max over samples of ||perturbed - map|| / ||offset|| (Alvarez-Melis &
-    Jaakkola 2018's local Lipschitz estimate), `offsets` (N, samples, s, s) the input
-    perturbations (one grayscale channel). In map units per input unit: unlike the relative
-    sensitivities it grows with the map's scale, so compare it within a model only."""
-    maps = np.asarray(maps, dtype=np.float64)
-    perturbed = np.asarray(perturbed_maps, dtype=np.float64)
-    offsets = np.asarray(offsets, dtype=np.float64)
-    n, samples = perturbed.shape[:2]
-    change = np.linalg.norm((perturbed - maps[:, None]).reshape(n, samples, -1), axis=-1)
-    step = np.linalg.norm(offsets.reshape(n, samples, -1), axis=-1)
-    return (change / step).max(axis=1)
 
 
 @dataclass(frozen=True)
