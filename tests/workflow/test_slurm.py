@@ -204,6 +204,7 @@ def test_what_went_through_sbatch_and_what_stayed_on_the_submit_host(slurm_run):
         "meta_explanation": 1,
         "explain": folds * analyzers,  # saliency + the localization of its map
         "sanity": analyzers,  # sanity_maps + its comparison
+        "robustness_maps": analyzers,  # the robustness fold's perturbed-input maps
         "perturbation": folds * shards,  # a shard's random order + every analyzer's
     }
     kinds = [group_of(job) or rules_of(job).pop() for job in jobs]
@@ -214,6 +215,7 @@ def test_what_went_through_sbatch_and_what_stayed_on_the_submit_host(slurm_run):
     # Everything else ran on the submit host: the summaries, tables and figures.
     local = set(re.findall(r"^localrule (\w+):", result.stderr, flags=re.MULTILINE))
     assert {"aopc_summary", "aopc_statistics", "scorecard", "mae_table", "split"} <= local
+    assert {"map_metric", "map_metric_summary", "figure"} <= local
     assert not local & set().union(*(rules_of(job) for job in jobs))
 
 
@@ -376,7 +378,7 @@ def test_profile_dry_run_on_the_papers_config(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
-    for rule in ("train", "train_permuted_labels", "saliency"):
+    for rule in ("train", "train_permuted_labels", "saliency", "robustness_maps"):
         block = text[text.index(f"rule {rule}:") :]
         resources = next(line for line in block.splitlines() if "resources:" in line)
         assert "gpu=1" in resources, resources
@@ -395,6 +397,6 @@ def test_profile_dry_run_on_the_papers_config(tmp_path):
         yaml.safe_load((REPO / "config/hc18.yaml").read_text())["analyzers"]
     )
     single = counts["ingest"] + counts["train"] + counts["train_permuted_labels"]
-    single += counts["meta_explanation"]
+    single += counts["meta_explanation"] + counts["robustness_maps"]
     print(f"hc18: {counts['total']} jobs, {len(groups) + single} submissions")
     assert len(groups) + single < counts["total"] / 5
