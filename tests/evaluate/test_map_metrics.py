@@ -194,3 +194,19 @@ def test_summary_file_and_the_scorecard_columns_come_from_the_registry(tmp_path)
     gradient = summary[(summary["analyzer"] == "gradient") & (summary["metric"] == "entropy")]
     assert columns.loc[("vgg16", "mae", "gradient"), "entropy"] == gradient["mean"].item()
     assert all(f"entropy_better_than_{b}" in columns for b in BASELINES)
+
+
+@pytest.mark.parametrize(("n", "detectable"), [(8, False), (10, True)])
+def test_the_smallest_reachable_holm_p_says_when_no_test_can_pass(n, detectable):
+    """Eight analyzers, each better than both baselines on every image: the exact two-sided
+    Wilcoxon p is 2 / 2^n, Holm multiplies the smallest by 8. With 8 images that is
+    0.0625 >= alpha, so even a perfect signal is not significant; with 10, 0.0156."""
+    rng = np.random.default_rng(n)
+    base = rng.uniform(0.3, 0.4, n)
+    values = {f"a{k}": list(base + 0.1 + 0.01 * k) for k in range(8)}
+    values |= {"random": list(base), EDGE: list(base + 0.01)}
+    summary = summarise(per_image(values), **BOOT, alpha=0.05).set_index("analyzer")
+    expected = 8 * 2 / 2**n
+    assert summary["min_p_holm"].tolist() == pytest.approx([expected] * 10)
+    assert summary.loc["a0", "p_vs_edge_holm"] == pytest.approx(expected)
+    assert summary.loc["a0", "better_than_edge"] == detectable
