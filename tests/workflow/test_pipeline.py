@@ -838,12 +838,12 @@ def test_every_table_has_the_columns_its_catalogue_entry_declares(local_run):
     """Each result table the run wrote carries its schema's columns (hcxai.core.catalogue)."""
     from hcxai.core.catalogue import RESULTS, columns
 
+    values = {"analyzer": "|".join(ANALYZERS), "backbone": "|".join(BACKBONES)}
+    values |= {"loss": "|".join(LOSSES), "fold": r"\d+", "shard": r"\d+", "metric": r"\w+"}
     checked = 0
     for name, entry in RESULTS.items():
         if entry.columns is None:
             continue
-        values = {"analyzer": "|".join(ANALYZERS), "backbone": "|".join(BACKBONES)}
-        values |= {"loss": "|".join(LOSSES), "fold": r"\d+", "shard": r"\d+", "metric": r"\w+"}
         pattern = re.escape(entry.path).replace(r"\{", "{").replace(r"\}", "}")
         regex = re.sub(r"{(\w+)}", lambda m: f"({values[m.group(1)]})", pattern)
         files = [
