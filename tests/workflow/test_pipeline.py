@@ -787,7 +787,7 @@ def test_sparseness_recomputed_from_the_saliency_files(local_run):
     over all pixel pairs (another formula than the workflow's sorted sum)."""
     for backbone, loss in MODELS:
         scores = pd.read_csv(
-            local_run / f"results/metrics/sparseness/{backbone}/{loss}.csv", dtype={"image_id": str}
+            local_run / f"results/metrics/{backbone}/{loss}/sparseness.csv", dtype={"image_id": str}
         ).set_index(["analyzer", "image_id"])["score"]
         for (b, model_loss, _, analyzer), maps in saliency_files(local_run).items():
             if (b, model_loss) != (backbone, loss):
@@ -804,7 +804,7 @@ def test_max_sensitivity_recomputed_from_the_robustness_files(local_run):
     settings = CONFIG["robustness"]
     for backbone, loss in MODELS:
         scores = pd.read_csv(
-            local_run / f"results/metrics/max_sensitivity/{backbone}/{loss}.csv",
+            local_run / f"results/metrics/{backbone}/{loss}/max_sensitivity.csv",
             dtype={"image_id": str},
         ).set_index(["analyzer", "image_id"])["score"]
         for analyzer in ANALYZERS:

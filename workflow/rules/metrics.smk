@@ -54,7 +54,7 @@ rule map_metric:
     output:
         scores=result("metric_scores"),
     log:
-        "logs/metrics/{metric}/{backbone}/{loss}.log",
+        "logs/metrics/{backbone}/{loss}/{metric}.log",
     conda:
         "../../envs/workflow.yaml"
     threads: 1

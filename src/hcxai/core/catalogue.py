@@ -146,7 +146,7 @@ def _entries() -> dict[str, ResultFile]:
             f"results/robustness/{MODEL}/{{analyzer}}.h5", "robustness_maps"
         ),
         "metric_scores": ResultFile(
-            f"results/metrics/{{metric}}/{MODEL}.csv",
+            f"results/metrics/{MODEL}/{{metric}}.csv",
             "map_metric",
             "hcxai.evaluate.map_metrics:PER_IMAGE",
         ),

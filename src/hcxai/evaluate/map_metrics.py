@@ -1,7 +1,7 @@
 """The registered map metrics, run: per-image scores of one model, and their summary.
 
 One job per model (backbone x loss) x metric scores every analyzer's maps of that model
-(`results/metrics/{metric}/{backbone}/{loss}.csv`), plus the model-free `edge`
+(`results/metrics/{backbone}/{loss}/{metric}.csv`), plus the model-free `edge`
 baseline on the same images: the Sobel map of the network's input (and, for a
 robustness metric, of the same perturbed inputs). The summary (`results/map_metrics.csv`)
 gives per model x metric x analyzer the mean with its bootstrap CI and the paired
@@ -202,7 +202,7 @@ def write_metric_scores(
     backbone: str,
     loss: str,
 ) -> None:
-    """`results/metrics/{metric}/{backbone}/{loss}.csv` (see `score_metric`)."""
+    """`results/metrics/{backbone}/{loss}/{metric}.csv` (see `score_metric`)."""
     table = score_metric(metric_name, map_paths, dataset_path, backbone, loss)
     with atomic_output(out_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
