@@ -44,7 +44,7 @@ PROFILE_THREADS = PROFILE["set-threads"]
 # maps, and the AOPC and localization made from them, differ in float rounding only.
 TEST_THREADS = {**PROFILE_THREADS, "train": 1, "train_permuted_labels": 1}
 MAP_ROUNDING_TOLERANCE = 1e-4
-TF_RULES = ("train", "train_permuted_labels", "saliency", "sanity_maps")
+TF_RULES = ("train", "train_permuted_labels", "saliency", "sanity_maps", "robustness_maps")
 GPU_RULES = TF_RULES
 # Memory cut to fit this 24 GB machine; everything else is the profile's.
 TEST_MEMORY = {"train": 6000, "train_permuted_labels": 6000, "saliency": 4000, "sanity_maps": 4000}
