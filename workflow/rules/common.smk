@@ -251,9 +251,7 @@ def metric_maps(wildcards) -> list[str]:
 def instances(needed) -> str | list[str]:
     """The files a registry `Input` names: its result file for every value of the
     wildcards in its path (the run's models, folds, analyzers, shards, metrics), or the
-    first of them; one path when the pattern has no wildcard."""
-    if needed.result == "dataset":
-        return DATASET
+    first of them; one path when the pattern has no wildcard but the run's image size."""
     pattern = result(needed.result)
     analyzers = ANALYZERS
     if needed.analyzer is not None:
@@ -266,10 +264,11 @@ def instances(needed) -> str | list[str]:
             for path in shard_files(*values.split(), analyzer)
         ]
     else:
-        values = {"fold": FOLDS, "analyzer": analyzers, "metric": config["metrics"], **MODELS}
         used = set(re.findall(r"{(\w+)}", pattern))
-        if not used:
-            return pattern
+        fixed = {"image_size": config["image_size"]}  # one value per run: one file
+        if used <= set(fixed):
+            return pattern.format(**fixed)
+        values = {"fold": FOLDS, "analyzer": analyzers, "metric": config["metrics"], **MODELS}
         files = expand(pattern, **{k: v for k, v in values.items() if k in used})
     return files[0] if needed.first else files
 

@@ -94,8 +94,11 @@ def _saliency_maps(paths: list[str]) -> dict[str, tuple[list[tuple[int, str]], M
     }
 
 
-def _robustness_maps(paths: list[str]) -> dict[str, tuple[list[tuple[int, str]], MapSet]]:
-    """Per analyzer: its images (fold, id), maps and the maps of the perturbed inputs."""
+def _robustness_maps(
+    paths: list[str],
+) -> tuple[dict[str, tuple[list[tuple[int, str]], MapSet]], dict]:
+    """Per analyzer: its images (fold, id), maps and the maps of the perturbed inputs; and
+    the perturbation settings every file shares."""
     found = {}
     for path in paths:
         content = read_robustness_maps(path)
@@ -114,7 +117,8 @@ def _robustness_maps(paths: list[str]) -> dict[str, tuple[list[tuple[int, str]],
             f"the robustness files {paths[0]}, ... were made with different radius/samples/"
             f"seed {sorted(settings)}; rerun rule robustness_maps"
         )
-    return {analyzer: (keys, maps) for analyzer, (keys, maps, _) in found.items()}
+    per_analyzer = {analyzer: (keys, maps) for analyzer, (keys, maps, _) in found.items()}
+    return per_analyzer, next(iter(found.values()))[2]
 
 
 def perturbations(image_ids: list[str], size: int, robustness: dict) -> np.ndarray:
@@ -153,8 +157,7 @@ def score_metric(
         per_analyzer = _saliency_maps(map_paths)
         robustness = None
     else:
-        per_analyzer = _robustness_maps(map_paths)
-        robustness = read_robustness_maps(map_paths[0]).attributes
+        per_analyzer, robustness = _robustness_maps(map_paths)
     images = {tuple(keys) for keys, _ in per_analyzer.values()}
     if len(images) != 1:
         raise InputError(

@@ -234,10 +234,12 @@ def plot_perturbation_process(
     return figure
 
 
-def _mean_and_ci_error(table: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """`metric`_mean and its CI as matplotlib's (2, n) `yerr`; a missing bound draws no bar."""
-    mean = table[f"{metric}_mean"].to_numpy(dtype=float)
-    low, high = table[f"{metric}_ci_low"], table[f"{metric}_ci_high"]
+def _mean_and_ci_error(table: pd.DataFrame, metric: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """`metric`_mean (`mean` without a metric) and its CI as matplotlib's (2, n) `yerr`; a
+    missing bound draws no bar."""
+    prefix = f"{metric}_" if metric else ""
+    mean = table[f"{prefix}mean"].to_numpy(dtype=float)
+    low, high = table[f"{prefix}ci_low"], table[f"{prefix}ci_high"]
     return mean, np.clip(np.nan_to_num(np.stack([mean - low, high - mean])), 0, None)
 
 
@@ -657,7 +659,7 @@ def plot_map_metrics(summary: pd.DataFrame, path: str) -> plt.Figure:
                 "analyzer", key=lambda s: s.map(order).fillna(len(order))
             )
             positions = np.arange(len(frame))
-            mean, error = _mean_and_ci_error(frame.rename(columns=lambda c: f"v_{c}"), "v")
+            mean, error = _mean_and_ci_error(frame)
             colors = ["tab:gray" if a == "random" else "tab:blue" for a in frame["analyzer"]]
             axis.bar(positions, mean, yerr=error, color=colors, capsize=3)
             axis.axhline(
